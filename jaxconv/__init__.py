@@ -1,0 +1,1 @@
+"""jaxconv: dynamics of social conventions as JAX arrays."""
