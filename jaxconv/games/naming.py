@@ -1,0 +1,289 @@
+"""The naming game family: one rule, with parameters.
+
+Minimal naming game (Baronchelli, Felici, Loreto, Caglioti & Steels, J. Stat. Mech. P06014, 2006): a speaker
+utters a random word of its inventory (inventing one if it has none); if the hearer knows it both keep only that
+word, otherwise the hearer learns it. Parameters give the variants:
+
+- ``vocabulary="open"``: an empty speaker invents a brand-new word. ``vocabulary=W``: it draws one of W names
+  uniformly and keeps it (``empty_speaker="keeps"``) or only utters it (``"forgets"``, the baseline of Ashery,
+  Aiello & Baronchelli 2025).
+- ``beta``: on success the two inventories collapse only with probability beta (Baronchelli, Dall'Asta, Barrat &
+  Loreto, PRE 76 051102, 2007).
+- ``committed``: agents that hold ``committed_name`` and never change, ``"added"`` to the N agents or
+  ``"converted"`` from them (Xie et al., PRE 84 011130, 2011: W=2, committed added, population prepared).
+
+Agents ``0 .. committed-1`` are the committed ones. Inventories are bitsets (``jaxconv.bitset``). With an open
+vocabulary names 0 and 1 are reserved for a prepared or committed name and agent i's invented word is ``2 + i``:
+an inventory never becomes empty again, so each agent invents at most once and the bitset can never overflow.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from jaxconv import bitset
+from jaxconv.schedules import RandomPairs, Schedule, schedule_from_name
+from jaxconv.topology import Graph, complete
+
+RESERVED_NAMES = 2
+
+
+class NamingState(eqx.Module):
+    """State of one population; counters are int32 scalars."""
+
+    inventories: jax.Array  # (n_population, n_words) uint32 bitsets
+    interactions: jax.Array  # interactions so far
+    successes: jax.Array  # successful interactions so far
+    total_words: jax.Array  # sum of inventory sizes, N_w
+    n_single: jax.Array  # agents that hold exactly one word
+    single_since: jax.Array  # interaction count since which every agent holds one word, -1 if not now
+    peak_words: jax.Array  # max of total_words so far
+    peak_time: jax.Array  # first interaction count at which peak_words was reached
+    consensus_time: jax.Array  # interaction count at which consensus was reached, -1 until seen
+
+
+class NamingGame(eqx.Module):
+    """A naming game on a graph. Sizes and variants are static; ``beta``, ``n_committed`` (converted mode) and the
+    names are arrays, so sweeping them does not recompile."""
+
+    n_agents: int = eqx.field(static=True)
+    n_population: int = eqx.field(static=True)
+    vocabulary: int | str = eqx.field(static=True)
+    empty_speaker: str = eqx.field(static=True)
+    committed_mode: str = eqx.field(static=True)
+    initial: str = eqx.field(static=True)
+    n_bits: int = eqx.field(static=True)
+    schedule: Schedule
+    graph: Graph
+    beta: jax.Array
+    n_committed: jax.Array
+    committed_name: jax.Array
+    prepared_name: jax.Array
+
+    def __init__(
+        self,
+        n_agents: int,
+        *,
+        vocabulary: int | str = "open",
+        empty_speaker: str = "keeps",
+        beta: float = 1.0,
+        committed: int = 0,
+        committed_fraction: float | None = None,
+        committed_mode: str = "added",
+        committed_name: int = 1,
+        initial: str = "empty",
+        prepared_name: int = 0,
+        schedule: Schedule | str = "pairs",
+        graph: Graph | None = None,
+    ):
+        _check_int("n_agents", n_agents, low=2)
+        if vocabulary != "open":
+            _check_int("vocabulary (number of names W)", vocabulary, low=1)
+        _check_choice("empty_speaker", empty_speaker, ("keeps", "forgets"))
+        _check_choice("committed_mode", committed_mode, ("added", "converted"))
+        _check_choice("initial", initial, ("empty", "prepared"))
+        if vocabulary == "open" and empty_speaker == "forgets":
+            raise ValueError("empty_speaker='forgets' needs a finite pool of names; an inventor keeps its new word")
+        if not 0.0 <= float(beta) <= 1.0:
+            raise ValueError(f"beta must be in [0, 1], got {beta}")
+        if committed_fraction is not None:
+            committed = committed_count(n_agents, committed_fraction, committed_mode)
+        _check_int("committed", committed, low=0)
+        if committed > n_agents:
+            raise ValueError(f"committed must be at most n_agents={n_agents}, got {committed}")
+        n_names = RESERVED_NAMES if vocabulary == "open" else vocabulary
+        for label, name, used in (
+            ("committed_name", committed_name, committed > 0),
+            ("prepared_name", prepared_name, initial == "prepared"),
+        ):
+            if used and not 0 <= name < n_names:
+                raise ValueError(f"{label} must be in [0, {n_names}), got {name}")
+
+        self.n_agents = n_agents
+        self.n_population = n_agents + committed if committed_mode == "added" else n_agents
+        self.vocabulary = vocabulary
+        self.empty_speaker = empty_speaker
+        self.committed_mode = committed_mode
+        self.initial = initial
+        self.n_bits = RESERVED_NAMES + self.n_population if vocabulary == "open" else vocabulary
+        self.schedule = schedule_from_name(schedule) if isinstance(schedule, str) else schedule
+        self.graph = complete(self.n_population) if graph is None else graph
+        if self.graph.n_nodes != self.n_population:
+            raise ValueError(f"graph has {self.graph.n_nodes} nodes but the population has {self.n_population} agents")
+        if committed_mode == "added" and committed > 0 and graph is not None:
+            raise ValueError("committed_mode='added' needs the complete graph; use 'converted' on other graphs")
+        self.schedule.check(self.graph)
+        self.beta = jnp.asarray(beta, jnp.float32)
+        self.n_committed = jnp.asarray(committed, jnp.int32)
+        self.committed_name = jnp.asarray(committed_name, jnp.int32)
+        self.prepared_name = jnp.asarray(prepared_name, jnp.int32)
+
+    # ----- sizes --------------------------------------------------------------------------------------------
+    @property
+    def n_words(self) -> int:
+        return bitset.n_words(self.n_bits)
+
+    @property
+    def words_per_step(self) -> int:
+        """Random uint32 words one step consumes."""
+        return self.schedule.words_per_step(self.graph)
+
+    @property
+    def interactions_per_step(self) -> int:
+        return self.schedule.pairs_per_step(self.graph)
+
+    def is_committed(self) -> jax.Array:
+        """``(n_population,) bool``: agents 0 .. n_committed-1."""
+        return jnp.arange(self.n_population) < self.n_committed
+
+    # ----- dynamics -----------------------------------------------------------------------------------------
+    def init(self, key: jax.Array) -> NamingState:
+        """Empty (or prepared) inventories; committed agents hold the committed name. ``key`` is unused."""
+        del key
+        start = bitset.singleton(self.prepared_name, self.n_words)
+        if self.initial == "empty":
+            start = jnp.zeros_like(start)
+        committed_words = bitset.singleton(self.committed_name, self.n_words)
+        inventories = jnp.where(self.is_committed()[:, None], committed_words, start)
+        sizes = jax.vmap(bitset.size)(inventories)
+        n_single = jnp.sum(sizes == 1, dtype=jnp.int32)
+        zero = jnp.int32(0)
+        return NamingState(
+            inventories=inventories,
+            interactions=zero,
+            successes=zero,
+            total_words=sizes.sum(),
+            n_single=n_single,
+            single_since=jnp.where(n_single == self.n_population, zero, -1),
+            peak_words=sizes.sum(),
+            peak_time=zero,
+            consensus_time=jnp.int32(-1),
+        )
+
+    def interact(self, speaker, speaker_words, hearer_words, speaker_committed, hearer_committed, uniforms):
+        """The rule for one speaker-hearer pair; inventories are ``(n_words,) uint32`` bitsets.
+
+        Returns the two new inventories and whether the hearer knew the word."""
+        u_word, u_collapse = uniforms
+        n_known = bitset.size(speaker_words)
+        if self.vocabulary == "open":
+            invented = RESERVED_NAMES + speaker  # brand new: each agent invents at most once
+        else:
+            invented = _uniform_index(u_word, self.vocabulary)  # a name drawn from the pool
+        word = jnp.where(n_known == 0, invented, bitset.nth_member(speaker_words, _uniform_index(u_word, n_known)))
+        success = bitset.contains(hearer_words, word)
+        collapse = success & (u_collapse < self.beta)
+        only_word = bitset.singleton(word, self.n_words)
+        speaker_learns = (n_known > 0) | (self.empty_speaker == "keeps")
+        speaker_after = jnp.where(collapse, only_word, jnp.where(speaker_learns, speaker_words | only_word, speaker_words))
+        hearer_after = jnp.where(collapse, only_word, hearer_words | only_word)
+        speaker_after = jnp.where(speaker_committed, speaker_words, speaker_after)
+        hearer_after = jnp.where(hearer_committed, hearer_words, hearer_after)
+        return speaker_after, hearer_after, success
+
+    def advance(self, state: NamingState, words: jax.Array) -> NamingState:
+        """One step of the schedule from ``(words_per_step,) uint32`` random words."""
+        speakers, hearers, uniforms = self.schedule.draw(self.graph, words)
+        before_s, before_h = state.inventories[speakers], state.inventories[hearers]
+        after_s, after_h, success = jax.vmap(self.interact)(
+            speakers, before_s, before_h, speakers < self.n_committed, hearers < self.n_committed, uniforms
+        )
+        inventories = state.inventories.at[speakers].set(after_s).at[hearers].set(after_h)
+
+        sizes_before = jax.vmap(bitset.size)(jnp.concatenate([before_s, before_h]))
+        sizes_after = jax.vmap(bitset.size)(jnp.concatenate([after_s, after_h]))
+        total_words = state.total_words + jnp.sum(sizes_after - sizes_before)
+        n_single = state.n_single + jnp.sum(sizes_after == 1) - jnp.sum(sizes_before == 1)
+        interactions = state.interactions + speakers.shape[0]
+        all_single = n_single == self.n_population
+        new_peak = total_words > state.peak_words
+        return NamingState(
+            inventories=inventories,
+            interactions=interactions,
+            successes=state.successes + jnp.sum(success, dtype=jnp.int32),
+            total_words=total_words,
+            n_single=n_single,
+            single_since=jnp.where(all_single, jnp.where(state.single_since >= 0, state.single_since, interactions), -1),
+            peak_words=jnp.where(new_peak, total_words, state.peak_words),
+            peak_time=jnp.where(new_peak, interactions, state.peak_time),
+            consensus_time=state.consensus_time,
+        )
+
+    def step(self, key: jax.Array, state: NamingState) -> NamingState:
+        """One step drawn from ``key`` (the engine draws the words of many steps at once instead)."""
+        return self.advance(state, jax.random.bits(key, (self.words_per_step,), jnp.uint32))
+
+    # ----- observation --------------------------------------------------------------------------------------
+    def record(self, state: NamingState) -> tuple[NamingState, dict]:
+        """Observe the population; latch the consensus time the first time consensus is seen.
+
+        While every agent holds one word, inventories cannot change (any failure gives the hearer a second word),
+        so consensus seen now began at ``single_since``."""
+        union = jax.lax.reduce(state.inventories, jnp.uint32(0), jax.lax.bitwise_or, (0,))
+        distinct = bitset.size(union)
+        at_consensus = (state.n_single == self.n_population) & (distinct == 1)
+        first_seen = at_consensus & (state.consensus_time < 0)
+        state = eqx.tree_at(
+            lambda s: s.consensus_time, state, jnp.where(first_seen, state.single_since, state.consensus_time)
+        )
+        observation = {
+            "interactions": state.interactions,
+            "successes": state.successes,
+            "total_words": state.total_words,
+            "distinct_names": distinct,
+            "committed_only_share": self.committed_only_share(state),
+        }
+        if self.vocabulary != "open":
+            holds = jax.vmap(bitset.members, in_axes=(0, None))(state.inventories, self.n_bits)
+            observation["name_shares"] = holds.mean(axis=0)
+        return state, observation
+
+    def committed_only_share(self, state: NamingState) -> jax.Array:
+        """Share of uncommitted agents whose inventory is exactly ``{committed_name}``."""
+        only_committed = jnp.all(state.inventories == bitset.singleton(self.committed_name, self.n_words), axis=1)
+        uncommitted = ~self.is_committed()
+        return jnp.sum(only_committed & uncommitted) / jnp.maximum(jnp.sum(uncommitted), 1)
+
+    def is_done(self, state: NamingState) -> jax.Array:
+        """Consensus reached (seen at a record); consensus is absorbing."""
+        return state.consensus_time >= 0
+
+    def summarize(self, state: NamingState) -> dict:
+        """Per-replica results of a run (after its last record)."""
+        winner = bitset.nth_member(state.inventories[0], jnp.int32(0))
+        share = self.committed_only_share(state)
+        return {
+            "consensus_time": state.consensus_time,
+            "winner": jnp.where(state.consensus_time >= 0, winner, -1),
+            "peak_total_words": state.peak_words,
+            "peak_time": state.peak_time,
+            "interactions": state.interactions,
+            "successes": state.successes,
+            "committed_only_share": share,
+            "committed_flip": share == 1.0,
+        }
+
+
+def committed_count(n_agents: int, fraction: float, mode: str) -> int:
+    """Committed agents for a committed share ``fraction`` of the whole population."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"committed_fraction must be in [0, 1), got {fraction}")
+    return round(fraction * n_agents) if mode == "converted" else round(fraction * n_agents / (1.0 - fraction))
+
+
+def _uniform_index(u: jax.Array, n) -> jax.Array:
+    """``floor(u * n)`` for u uniform in [0, 1), kept below n against float rounding."""
+    return jnp.minimum((u * n).astype(jnp.int32), jnp.maximum(n, 1) - 1)
+
+
+def _check_int(label, value, low):
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{label} must be an integer >= {low}, got {value!r}")
+
+
+def _check_choice(label, value, choices):
+    if value not in choices:
+        raise ValueError(f"unknown {label} {value!r}; choose one of {list(choices)}")
+
+
+__all__ = ["NamingGame", "NamingState", "RandomPairs", "committed_count"]
