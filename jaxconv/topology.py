@@ -304,13 +304,14 @@ def from_networkx(graph: nx.Graph, *, allow_disconnected: bool = False) -> Neigh
         raise ValueError(
             f"directed graphs are not supported, got {type(graph).__name__}; call .to_undirected()"
         )
+    n = _check_int("n", graph.number_of_nodes(), 2)
     loops = list(nx.nodes_with_selfloops(graph))
     if loops:
         raise ValueError(f"self-loop at node {loops[0]!r}")
     isolated = list(nx.isolates(graph))
     if isolated:
         raise ValueError(f"{len(isolated)} isolated node(s), e.g. {isolated[:5]}")
-    return _build(graph.number_of_nodes(), _edge_array(graph), "networkx", allow_disconnected)
+    return _build(n, _edge_array(graph), "networkx", allow_disconnected)
 
 
 def _edge_array(graph: nx.Graph) -> np.ndarray:
