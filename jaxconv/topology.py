@@ -34,9 +34,9 @@ class Graph(eqx.Module):
             word: uint32 scalar, uniform on [0, 2**32).
 
         Returns:
-            `(partner, rest)`: int32 scalar neighbour number `word % d` of `agent` (d = its degree) and the
-            float32 scalar `rest` in [0, 1) made from `word // d`, nearly uniform and independent of the
-            partner (bounds in `jaxconv.random_words.take_int`).
+            `(partner, rest)`: the int32 scalar neighbour of `agent` picked by `word % d` (d = degree of
+            `agent`) and the float32 scalar `rest` in [0, 1) made from `word // d`, nearly uniform and
+            independent of the partner (see `jaxconv.random_words.take_int` for the bounds).
         """
 
     @abc.abstractmethod

@@ -67,7 +67,7 @@ def conditional_errors(n: int, r: int, m: int) -> tuple[float, float]:
     return errors[0], errors[1]
 
 
-@pytest.mark.parametrize(("n", "m"), [(1, 12345), (3, 1000), (257, 10), (99991, 7)])
+@pytest.mark.parametrize(("n", "m"), [(1, 12345), (7, 1000), (99991, 10)])
 def test_take_int_rest_bias_bound(n, m):
     """The documented bound on the bias of floor(rest * m) given the value, checked by exact counting."""
     for r in {0, n - 1}:
