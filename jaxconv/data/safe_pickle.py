@@ -55,17 +55,18 @@ def safe_loads(data: bytes, file: str = "<bytes>"):
     if not data:
         raise CorruptPickleError(file, "empty file, not a pickle")
     stream = io.BytesIO(data)
+    truncated = "truncated pickle (data ended before the STOP opcode)"
     try:
         obj = BuiltinsOnlyUnpickler(stream, file).load()
     except UnsafePickleError:
         raise
     except EOFError:
-        raise CorruptPickleError(file, "truncated pickle (data ended before the STOP opcode)") from None
+        raise CorruptPickleError(file, truncated) from None
     except Exception as error:  # any failure of the opcode machine means a damaged pickle
         reason = str(error) or type(error).__name__
-        if "truncated" in reason:
-            reason = "truncated pickle (data ended before the STOP opcode)"
-        raise CorruptPickleError(file, f"not a valid pickle: {reason}") from None
+        raise CorruptPickleError(
+            file, truncated if "truncated" in reason else f"not a valid pickle: {reason}"
+        ) from None
     if stream.tell() != len(data):
         raise CorruptPickleError(file, f"trailing data after the pickle ({len(data) - stream.tell()} bytes)")
     return obj
