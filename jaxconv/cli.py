@@ -37,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     naming = games.add_parser("naming-game", help="the naming game family (Baronchelli et al. 2006)")
     naming.add_argument("--agents", type=int, default=100, help="N, uncommitted agents (default 100)")
     naming.add_argument("--replicas", type=int, default=256)
-    naming.add_argument("--steps", type=int, default=20_000, help="interactions per replica (rounded up to whole rounds)")
+    naming.add_argument(
+        "--steps", type=int, default=20_000, help="interactions per replica (rounded up to whole rounds)"
+    )
     naming.add_argument("--seed", type=int, default=0)
     naming.add_argument("--vocabulary", type=_vocabulary, default="open", help="'open' or a pool of W names")
     naming.add_argument("--empty-speaker", default="keeps", help="keeps | forgets (finite pool only)")

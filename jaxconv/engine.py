@@ -175,7 +175,8 @@ def _run(key, game, swept, n_replicas, n_steps, record_every, until_done, chunk_
             chunk_keys = keys[start : start + chunk]
             padded = jnp.concatenate([chunk_keys, jnp.repeat(chunk_keys[-1:], chunk - len(chunk_keys), axis=0)])
             out = jax.device_get(runner(chunk)(_shard(padded), eqx.filter(game, eqx.is_array)))
-            saved = jax.tree.map(lambda x: x[: len(chunk_keys)], out)
+            n_real = len(chunk_keys)
+            saved = jax.tree.map(lambda x, n=n_real: x[:n], out)
             store.save(index, saved)
         chunks.append(saved)
     summary, observations = jax.tree.map(lambda *xs: np.concatenate(xs), *chunks)
@@ -201,16 +202,18 @@ def _build_runner(static, swept, n_steps, record_every, until_done, chunk, n_dev
     def replicas(keys, arrays):
         game = eqx.combine(arrays, static)
         if swept:
-            axes = eqx.tree_at(lambda g: [getattr(g, n) for n in swept], jax.tree.map(lambda _: None, game),
-                               [0] * len(swept))
+            axes = eqx.tree_at(
+                lambda g: [getattr(g, n) for n in swept], jax.tree.map(lambda _: None, game), [0] * len(swept)
+            )
             per_key = lambda k: jax.vmap(one_replica, in_axes=(None, axes))(k, game)  # noqa: E731
         else:
             per_key = lambda k: one_replica(k, game)  # noqa: E731
         return jax.vmap(per_key)(keys)
 
     mesh = Mesh(np.array(jax.local_devices()[:n_devices]), ("replicas",))
-    sharded = jax.shard_map(replicas, mesh=mesh, in_specs=(P("replicas"), P()), out_specs=P("replicas"),
-                            check_vma=False)
+    sharded = jax.shard_map(
+        replicas, mesh=mesh, in_specs=(P("replicas"), P()), out_specs=P("replicas"), check_vma=False
+    )
     return jax.jit(sharded)
 
 

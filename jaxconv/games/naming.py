@@ -175,7 +175,9 @@ class NamingGame(eqx.Module):
         collapse = success & (u_collapse < self.beta)
         only_word = bitset.singleton(word, self.n_words)
         speaker_learns = (n_known > 0) | (self.empty_speaker == "keeps")
-        speaker_after = jnp.where(collapse, only_word, jnp.where(speaker_learns, speaker_words | only_word, speaker_words))
+        speaker_after = jnp.where(
+            collapse, only_word, jnp.where(speaker_learns, speaker_words | only_word, speaker_words)
+        )
         hearer_after = jnp.where(collapse, only_word, hearer_words | only_word)
         speaker_after = jnp.where(speaker_committed, speaker_words, speaker_after)
         hearer_after = jnp.where(hearer_committed, hearer_words, hearer_after)
@@ -203,7 +205,9 @@ class NamingGame(eqx.Module):
             successes=state.successes + jnp.sum(success, dtype=jnp.int32),
             total_words=total_words,
             n_single=n_single,
-            single_since=jnp.where(all_single, jnp.where(state.single_since >= 0, state.single_since, interactions), -1),
+            single_since=jnp.where(
+                all_single, jnp.where(state.single_since >= 0, state.single_since, interactions), -1
+            ),
             peak_words=jnp.where(new_peak, total_words, state.peak_words),
             peak_time=jnp.where(new_peak, interactions, state.peak_time),
             consensus_time=state.consensus_time,
@@ -231,18 +235,18 @@ class NamingGame(eqx.Module):
             "successes": state.successes,
             "total_words": state.total_words,
             "distinct_names": distinct,
-            "committed_only_share": self.committed_only_share(state),
+            "committed_only_agents": self.committed_only_agents(state),
         }
         if self.vocabulary != "open":
             holds = jax.vmap(bitset.members, in_axes=(0, None))(state.inventories, self.n_bits)
-            observation["name_shares"] = holds.mean(axis=0)
+            observation["name_holders"] = jnp.sum(holds, axis=0, dtype=jnp.int32)
         return state, observation
 
-    def committed_only_share(self, state: NamingState) -> jax.Array:
-        """Share of uncommitted agents whose inventory is exactly ``{committed_name}``."""
+    def committed_only_agents(self, state: NamingState) -> jax.Array:
+        """Number of uncommitted agents whose inventory is exactly ``{committed_name}`` (an int, so that results
+        are bit-identical whatever the batch shape; divide by ``n_population - n_committed`` for a share)."""
         only_committed = jnp.all(state.inventories == bitset.singleton(self.committed_name, self.n_words), axis=1)
-        uncommitted = ~self.is_committed()
-        return jnp.sum(only_committed & uncommitted) / jnp.maximum(jnp.sum(uncommitted), 1)
+        return jnp.sum(only_committed & ~self.is_committed(), dtype=jnp.int32)
 
     def is_done(self, state: NamingState) -> jax.Array:
         """Consensus reached (seen at a record); consensus is absorbing."""
@@ -251,7 +255,7 @@ class NamingGame(eqx.Module):
     def summarize(self, state: NamingState) -> dict:
         """Per-replica results of a run (after its last record)."""
         winner = bitset.nth_member(state.inventories[0], jnp.int32(0))
-        share = self.committed_only_share(state)
+        converted = self.committed_only_agents(state)
         return {
             "consensus_time": state.consensus_time,
             "winner": jnp.where(state.consensus_time >= 0, winner, -1),
@@ -259,8 +263,8 @@ class NamingGame(eqx.Module):
             "peak_time": state.peak_time,
             "interactions": state.interactions,
             "successes": state.successes,
-            "committed_only_share": share,
-            "committed_flip": share == 1.0,
+            "committed_only_agents": converted,
+            "committed_flip": converted == self.n_population - self.n_committed,
         }
 
 
