@@ -10,9 +10,7 @@ MODELS = ["claude", "llama31_70b", "my_model_v2-7b", "Meta-Llama-3-70B-Instruct"
 
 @pytest.mark.parametrize("model", MODELS)
 def test_baseline(model):
-    meta = parse_filename(
-        f"{model}_converged_baseline_Q_M_X_Y_F_J_P_R_C_D_-50_100_5mem_complete_24ps_0.5tmp.pkl"
-    )
+    meta = parse_filename(f"{model}_converged_baseline_Q_M_X_Y_F_J_P_R_C_D_-50_100_5mem_complete_24ps_0.5tmp.pkl")
     assert (meta.model, meta.kind) == (model, "game")
     assert meta.names == ["Q", "M", "X", "Y", "F", "J", "P", "R", "C", "D"]
     assert (meta.payoffs, meta.memory, meta.n_agents) == ((-50, 100), 5, 24)
@@ -85,9 +83,7 @@ def test_unknown_patterns_give_what_can_be_parsed(name, expected):
 
 @pytest.mark.parametrize("kind", ["game", "committed", "evolved"])
 def test_synthetic_names_round_trip(kind):
-    name = game_file_name(
-        "some_model", kind, ["A", "B", "C"], payoffs=(-5, 7), memory=4, n_agents=12, committed=2
-    )
+    name = game_file_name("some_model", kind, ["A", "B", "C"], payoffs=(-5, 7), memory=4, n_agents=12, committed=2)
     meta = parse_filename(name)
     assert (meta.model, meta.kind, meta.names, meta.payoffs, meta.memory, meta.n_agents) == (
         "some_model",

@@ -121,9 +121,7 @@ def test_corrupt_zip_member_is_skipped_and_others_load(tmp_path):
 
 def test_hostile_member_is_refused_others_load_nothing_runs(tmp_path):
     marker = tmp_path / "marker"
-    path = write_zip(
-        tmp_path / "mixed.zip", {"d/evil.pkl": _hostile(marker), "d/good.pkl": dumps({0: _run()})}
-    )
+    path = write_zip(tmp_path / "mixed.zip", {"d/evil.pkl": _hostile(marker), "d/good.pkl": dumps({0: _run()})})
     collection = load_logs(path)
     assert [log.name for log in collection.files] == ["d/good.pkl"]
     (skip,) = collection.skipped
@@ -177,9 +175,7 @@ def test_wrong_schema_in_a_folder_is_skipped(tmp_path):
     (tmp_path / "wrong.pkl").write_bytes(dumps(["not", "logs"]))
     collection = load_logs(tmp_path)
     assert [log.name for log in collection.files] == ["good.pkl"]
-    assert [(s.file, s.reason) for s in collection.skipped] == [
-        ("wrong.pkl", "expected a dict of runs, got a list")
-    ]
+    assert [(s.file, s.reason) for s in collection.skipped] == [("wrong.pkl", "expected a dict of runs, got a list")]
 
 
 def test_bad_runs_are_skipped_with_their_reason(tmp_path):

@@ -184,9 +184,7 @@ _KIND_OF_WORD = {
     "bias_test": "bias_test",
     "meta": "meta",
 }
-_GAME_BODY = re.compile(
-    r"^(?P<names>.+?)_(?P<failure>-?\d+)_(?P<success>-?\d+)_(?P<memory>\d+)mem(?:_(?P<tail>.+))?$"
-)
+_GAME_BODY = re.compile(r"^(?P<names>.+?)_(?P<failure>-?\d+)_(?P<success>-?\d+)_(?P<memory>\d+)mem(?:_(?P<tail>.+))?$")
 _ANCHOR = re.compile(r"(?:^|_)(?P<failure>-?\d+)_(?P<success>-?\d+)_(?P<memory>\d+)mem(?:_(?P<tail>.+))?$")
 _COMMITTED_REST = re.compile(r"^(?P<initial>[^_]+)_(?P<k>\d+)cmtd_(?P<body>.+)$")
 _EVOLVED_REST = re.compile(r"^(?P<initial>[^_]+)_(?P<body>.+)$")
@@ -410,9 +408,7 @@ def _parse_single(obj: dict, name: str, used: set) -> SinglePrompt:
     tracker = _pick(obj, RUN_KEYS["tracker"], used)
     answers = _pick(tracker, TRACKER_KEYS["answers"], used) if isinstance(tracker, dict) else None
     if not isinstance(answers, list | tuple) or not all(isinstance(a, str) for a in answers):
-        raise LogSchemaError(
-            name, "single-prompt test without a list of string answers in tracker['answers']"
-        )
+        raise LogSchemaError(name, "single-prompt test without a list of string answers in tracker['answers']")
     try:
         agent = _parse_agent("(single prompt)", _pick(obj, RUN_KEYS["simulation"], used), used)
     except _RunSkip as error:
@@ -457,9 +453,7 @@ def parse_log(obj, name: str) -> tuple[LogFile, list[Skipped]]:
         elif key != "rules":
             log.notes.append(f"ignored top-level key {key!r}")
     if not keys:
-        raise LogSchemaError(
-            name, f"no runs: no integer keys and no tracker (top-level keys: {sorted(map(str, obj))})"
-        )
+        raise LogSchemaError(name, f"no runs: no integer keys and no tracker (top-level keys: {sorted(map(str, obj))})")
     for missing in sorted(set(range(min(0, min(keys)), max(keys) + 1)) - set(keys)):
         skipped.append(Skipped(name, missing, "run missing (no such key in the file)"))
     for run_key in sorted(keys):
@@ -524,15 +518,11 @@ def _zip_entries(path: Path, prefix: str):
 
         def read(info=info):
             if info.file_size > MAX_MEMBER_BYTES:
-                raise CorruptArchiveError(
-                    prefix + info.filename, f"member too large ({info.file_size} bytes)"
-                )
+                raise CorruptArchiveError(prefix + info.filename, f"member too large ({info.file_size} bytes)")
             try:
                 return archive.read(info)
             except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as error:
-                raise CorruptArchiveError(
-                    prefix + info.filename, f"cannot read zip member ({error})"
-                ) from None
+                raise CorruptArchiveError(prefix + info.filename, f"cannot read zip member ({error})") from None
 
         entries.append((prefix + info.filename, read))
     return entries
@@ -591,15 +581,11 @@ def load_logs(path, *, strict: bool = False) -> LogCollection:
             same_content = by_content.setdefault(hashlib.sha256(data).hexdigest(), [])
             twin = next((n for n in same_content if PurePosixPath(n).name == PurePosixPath(name).name), None)
             if twin is not None:
-                skipped.append(
-                    Skipped(name, None, f"duplicate of {twin} (same file name, identical content)")
-                )
+                skipped.append(Skipped(name, None, f"duplicate of {twin} (same file name, identical content)"))
                 continue
             outer = _collapse_repeats(name)
             if outer != name and outer in names_read:
-                skipped.append(
-                    Skipped(name, None, f"nested copy of {outer} with DIFFERENT content; kept {outer}")
-                )
+                skipped.append(Skipped(name, None, f"nested copy of {outer} with DIFFERENT content; kept {outer}"))
                 continue
             log, run_skips = parse_log(safe_loads(data, name), name)
         except DataFileError as error:

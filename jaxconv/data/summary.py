@@ -74,9 +74,7 @@ def _pushed_name(log: LogFile) -> str | None:
     return committed_to.pop() if len(committed_to) == 1 else None
 
 
-def flip_outcome(
-    runs: list[Run], pushed: str, n_agents: int, horizon_rounds: int | None = HORIZON_ROUNDS
-) -> dict:
+def flip_outcome(runs: list[Run], pushed: str, n_agents: int, horizon_rounds: int | None = HORIZON_ROUNDS) -> dict:
     """Whether the non-committed agents adopted ``pushed`` (module docstring); mean share by round."""
     curve = mean_pushed_share(runs, pushed, n_agents, horizon_rounds)
     last = curve[-FLIP_LAST_ROUNDS:]
@@ -110,9 +108,7 @@ def _single_prompt_summary(log: LogFile) -> dict:
     elif len(test.own) == 1 == len(test.partner) and n:
         own, partner = test.own[0], test.partner[0]
         out["test"] = "win_stay" if own == partner else "lose_shift"
-        out["p_test"] = (
-            counts.get(partner, 0) / n
-        )  # stay on own (= partner's) name, or shift to the partner's
+        out["p_test"] = counts.get(partner, 0) / n  # stay on own (= partner's) name, or shift to the partner's
     return out
 
 
@@ -150,12 +146,7 @@ def critical_masses(logs: list[LogFile], horizon_rounds: int | None = HORIZON_RO
     series: dict[tuple, dict[int, list[LogFile]]] = {}
     for log in logs:
         meta = log.meta
-        if (
-            meta.kind not in ("committed", "evolved")
-            or meta.committed is None
-            or not log.runs
-            or not log.n_agents
-        ):
+        if meta.kind not in ("committed", "evolved") or meta.committed is None or not log.runs or not log.n_agents:
             continue
         pushed = _pushed_name(log)
         if pushed is None:
@@ -184,8 +175,7 @@ def critical_masses(logs: list[LogFile], horizon_rounds: int | None = HORIZON_RO
                 "critical_k": critical,
                 "critical_mass": None if critical is None else f"{critical}/{n}",
                 "critical_fraction": None if critical is None else critical / n,
-                "all_larger_k_flip": critical is not None
-                and all(v for k, v in flipped.items() if k >= critical),
+                "all_larger_k_flip": critical is not None and all(v for k, v in flipped.items() if k >= critical),
                 "horizon_rounds": horizon_rounds,
             }
         )

@@ -75,9 +75,7 @@ def simulate_run(
     minority and evolved files); ``committed``: then k random agents always answer names[1]. The run stops
     once the last 3N interactions all succeeded (if ``stop_when_converged``) or after ``max_interactions``."""
     if n_agents < 2 or not names:
-        raise ValueError(
-            f"need n_agents >= 2 and at least one name, got {n_agents} agents and names {names!r}"
-        )
+        raise ValueError(f"need n_agents >= 2 and at least one name, got {n_agents} agents and names {names!r}")
     if not 0 <= committed <= n_agents:
         raise ValueError(f"committed must be in [0, {n_agents}], got {committed}")
     policy = policy or noisy_best_response()
@@ -242,9 +240,7 @@ def write_fixture_logs(
     )
     for k in (1, 3):
         runs = {
-            r: simulate_run(
-                rng, names=["Q", "M"], committed=k, initial=0, max_interactions=40 * n_agents, **common
-            )
+            r: simulate_run(rng, names=["Q", "M"], committed=k, initial=0, max_interactions=40 * n_agents, **common)
             for r in range(n_runs)
         }
         files[f"committed_{k}"] = (game_file_name(model, "committed", ["Q", "M"], committed=k, **sizes), runs)

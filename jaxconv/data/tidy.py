@@ -72,19 +72,13 @@ class TidyData:
         width = max((len(n) for n in self.names), default=0)
         arrays = {
             "files": np.array(self.files, dtype=str),
-            "names": np.array([n + [""] * (width - len(n)) for n in self.names], dtype=str).reshape(
-                -1, width
-            ),
+            "names": np.array([n + [""] * (width - len(n)) for n in self.names], dtype=str).reshape(-1, width),
             "n_names": np.array([len(n) for n in self.names], dtype=np.int64),
             "memory": np.array(self.memory, dtype=np.int64),
             "payoffs": np.array([p or (0, 0) for p in self.payoffs], dtype=np.int64).reshape(-1, 2),
             "payoffs_known": np.array([p is not None for p in self.payoffs], dtype=bool),
-            "mismatches": np.array(
-                [[str(x) for x in astuple(m)] for m in self.mismatches], dtype=str
-            ).reshape(-1, 5),
-            "skipped": np.array([[str(x) for x in astuple(s)] for s in self.skipped], dtype=str).reshape(
-                -1, 3
-            ),
+            "mismatches": np.array([[str(x) for x in astuple(m)] for m in self.mismatches], dtype=str).reshape(-1, 5),
+            "skipped": np.array([[str(x) for x in astuple(s)] for s in self.skipped], dtype=str).reshape(-1, 3),
             "n_agents_checked": np.array(self.n_agents_checked),
         }
         arrays |= {f"interaction_{k}": v for k, v in self.interactions.items()}
@@ -153,8 +147,7 @@ def load_tidy_npz(path) -> TidyData:
             interactions={c: data[f"interaction_{c}"] for c in INTERACTION_COLUMNS},
             choices={c: data[f"choice_{c}"] for c in CHOICE_COLUMNS + MEMORY_COLUMNS},
             mismatches=[
-                Mismatch(f, int(r), None if a == "None" else int(a), k, d)
-                for f, r, a, k, d in data["mismatches"]
+                Mismatch(f, int(r), None if a == "None" else int(a), k, d) for f, r, a, k, d in data["mismatches"]
             ],
             skipped=[Skipped(f, None if r == "None" else int(r), why) for f, r, why in data["skipped"]],
             n_agents_checked=int(data["n_agents_checked"]),
@@ -261,21 +254,15 @@ class _Builder:
             | {m: _right_aligned(window[:, :, i], self.width) for i, m in enumerate(MEMORY_COLUMNS)}
         )
         by_agent = partner[order]
-        partners_of = {
-            a: by_agent[s : s + c].tolist() for a, s, c in zip(ids.tolist(), starts, counts, strict=True)
-        }
-        rebuilt = {
-            a: history[block[a] : block[a] + size].tolist() for a, size in zip(everyone, sizes, strict=True)
-        }
+        partners_of = {a: by_agent[s : s + c].tolist() for a, s, c in zip(ids.tolist(), starts, counts, strict=True)}
+        rebuilt = {a: history[block[a] : block[a] + size].tolist() for a, size in zip(everyone, sizes, strict=True)}
         self._check_histories(log, run, rebuilt, partners_of)
 
     def add_single(self, index: int, log: LogFile) -> None:
         test = log.single
         code = {name: i for i, name in enumerate(log.names)}
         n = len(test.answers)
-        shown = (
-            list(zip(test.own, test.partner, test.payoff, strict=False))[-self.width :] if self.width else []
-        )
+        shown = list(zip(test.own, test.partner, test.payoff, strict=False))[-self.width :] if self.width else []
         window = np.array([[code[o], code[p], x] for o, p, x in shown], dtype=np.int64).reshape(1, -1, 3)
         self.choices.append(
             {
@@ -303,14 +290,10 @@ class _Builder:
             return
         differ = np.flatnonzero(run.stored_outcome != (run.answers[:, 0] == run.answers[:, 1]))
         if len(differ):
-            detail = (
-                f"{len(differ)} interactions whose outcome disagrees with the answers (first t={differ[0]})"
-            )
+            detail = f"{len(differ)} interactions whose outcome disagrees with the answers (first t={differ[0]})"
             self.mismatches.append(Mismatch(log.name, run.key, None, "tracker.outcome", detail))
 
-    def _prefixes(
-        self, log: LogFile, run: Run, code: dict, memory: int, payoffs, participations: dict
-    ) -> dict:
+    def _prefixes(self, log: LogFile, run: Run, code: dict, memory: int, payoffs, participations: dict) -> dict:
         """Each agent's rounds before its first tracker interaction: the stored rounds not in the tracker."""
         if run.agents is None:
             detail = "no stored histories: nothing to check against"
@@ -321,9 +304,7 @@ class _Builder:
             stored = run.agents.get(agent)
             extra = len(stored.my_history) - participations.get(agent, 0) if stored else -1
             if stored is None:
-                self.mismatches.append(
-                    Mismatch(log.name, run.key, agent, "simulation", "agent has no stored record")
-                )
+                self.mismatches.append(Mismatch(log.name, run.key, agent, "simulation", "agent has no stored record"))
             elif extra < 0:
                 detail = f"stored history is {-extra} rounds shorter than the tracker's"
                 self.mismatches.append(Mismatch(log.name, run.key, agent, "my_history", detail))
@@ -360,8 +341,7 @@ class _Builder:
     def tables(self) -> tuple[dict, dict]:
         """The accumulated (interactions, choices) columns."""
         interactions = {
-            c: np.concatenate([t[c] for t in self.interactions] or [np.zeros(0, np.int64)])
-            for c in INTERACTION_COLUMNS
+            c: np.concatenate([t[c] for t in self.interactions] or [np.zeros(0, np.int64)]) for c in INTERACTION_COLUMNS
         }
         interactions["success"] = interactions["success"].astype(bool)
         empty = {c: np.zeros(0, np.int64) for c in CHOICE_COLUMNS} | {
@@ -397,15 +377,11 @@ def tidy_dataset(logs: LogCollection | list[LogFile], memory: int | None = None)
         if log.single is not None:
             h = len(log.single.own) if memory is None else memory
         if h is None:
-            skipped.append(
-                Skipped(log.name, None, "memory size H unknown (not in the file name): pass memory=")
-            )
+            skipped.append(Skipped(log.name, None, "memory size H unknown (not in the file name): pass memory="))
             continue
         payoffs = _file_payoffs(log)
         if payoffs is None and log.runs:
-            skipped.append(
-                Skipped(log.name, None, "payoffs unknown (not in the file name nor the stored outcomes)")
-            )
+            skipped.append(Skipped(log.name, None, "payoffs unknown (not in the file name nor the stored outcomes)"))
             continue
         usable.append((log, h, payoffs))
     width = max((h for _, h, _ in usable), default=0)
