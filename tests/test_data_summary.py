@@ -15,6 +15,7 @@ from jaxconv.data.summary import (
     run_winner,
     stop_time_rounds,
     summarize_path,
+    summary_text,
 )
 from jaxconv.data.synthetic import dumps, game_file_name, write_fixture_logs
 
@@ -146,6 +147,14 @@ def test_single_prompt_summaries(fixture):
     bias = files[fixture.files["no_memory"]]["single_prompt"]
     assert bias["test"] == "individual_bias" and sum(bias["counts"].values()) == 200
     assert files[fixture.files["meta"]]["metadata"]["kind"] == "meta"
+
+
+def test_summary_text_has_a_line_per_file_series_and_skip(fixture):
+    summary = summarize_path(fixture.zip)
+    lines = summary_text(summary).splitlines()
+    assert len(lines) == 1 + len(summary["files"]) + len(summary["critical_mass"]) + 1 + len(summary["skipped"])
+    assert "critical mass synth N=6 Q -> M: " in summary_text(summary)
+    assert any(line.endswith(": empty run") and " run 4" in line for line in lines)
 
 
 def test_cli_data_summary(fixture, capsys):

@@ -205,6 +205,38 @@ def summarize(collection: LogCollection, horizon_rounds: int | None = HORIZON_RO
     }
 
 
+def summary_text(summary: dict) -> str:
+    """A readable version of a :func:`summarize` result: one line per file, the critical masses, the skips."""
+    lines = [f"source: {summary['source']}"]
+    for name, out in summary["files"].items():
+        parts = [out["metadata"]["kind"]]
+        if "n_runs" in out:
+            parts.append(f"{out['n_runs']} runs")
+        if out.get("winners"):
+            parts.append("winners " + " ".join(f"{k}:{v}" for k, v in out["winners"].items() if v))
+        if "stop_time_rounds_mean" in out:
+            parts.append(f"stop {out['stop_time_rounds_mean']:.1f} rounds")
+        if "flip" in out:
+            flip = out["flip"]
+            parts.append(f"k={flip['k']} {'flipped' if flip['flipped'] else 'not flipped'} to {flip['pushed']}")
+        if "single_prompt" in out:
+            test = out["single_prompt"]
+            parts.append(f"n={test['n']} " + " ".join(f"P({k})={v:.3f}" for k, v in test["p"].items()))
+        lines.append(f"{name}: {', '.join(parts)}")
+    for series in summary["critical_mass"]:
+        flipped = [k for k, v in series["flipped"].items() if v]
+        lines.append(
+            f"critical mass {series['model']} N={series['n_agents']} {series['incumbent']} -> {series['pushed']}: "
+            f"{series['critical_mass'] or 'not reached'} (k tested {', '.join(series['flipped'])}; "
+            f"flipped {', '.join(flipped) or 'none'})"
+        )
+    lines.append(f"skipped: {len(summary['skipped'])}")
+    for skip in summary["skipped"]:
+        where = skip["file"] if skip["run"] is None else f"{skip['file']} run {skip['run']}"
+        lines.append(f"  {where}: {skip['reason']}")
+    return "\n".join(lines)
+
+
 def summarize_path(path, *, horizon_rounds: int | None = HORIZON_ROUNDS, strict: bool = False) -> dict:
     """Load ``path`` (zip, folder or pickle) with :func:`load_logs` and :func:`summarize` it."""
     return summarize(load_logs(path, strict=strict), horizon_rounds)
