@@ -62,6 +62,8 @@ def test_single_prompt_tests_and_meta():
     )
     assert meta.names is None  # the file name shows the memory, not the options offered
     assert parse_filename("claude_meta_prompting_final.pkl").kind == "meta"
+    meta = parse_filename("m_bias_test_female_male.pkl")
+    assert (meta.own_memory, meta.partner_memory, meta.memory) == (["female"], ["male"], 1)
 
 
 @pytest.mark.parametrize(

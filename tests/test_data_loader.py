@@ -89,6 +89,15 @@ def test_single_prompt_and_meta_files(fixture):
     assert meta.meta.kind == "meta" and not meta.runs and meta.single is None
 
 
+def test_bias_test_memory_is_checked_against_its_file_name(tmp_path):
+    content = {
+        "simulation": {"my_history": ["M"], "partner_history": ["M"], "outcome": [100]},
+        "tracker": {"answers": ["M"]},
+    }
+    log = _load_single(tmp_path, "m_bias_test_Q_M.pkl", dumps(content)).files[0]
+    assert log.single.own == ["M"] and any("differs from the stored one" in note for note in log.notes)
+
+
 def test_corrupt_zip_names_the_file(tmp_path):
     bad = tmp_path / "broken.zip"
     bad.write_bytes(b"PK\x03\x04 this is not really a zip")

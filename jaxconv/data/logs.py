@@ -19,6 +19,7 @@ import hashlib
 import re
 import zipfile
 import zlib
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -64,9 +65,10 @@ class Skipped:
 
 @dataclass
 class FileMeta:
-    """What a log's file name says. ``payoffs`` = (failure, success), e.g. (-50, 100); ``memory`` = H;
-    ``n_agents`` = N; ``committed`` = k; ``variant`` = 'swap' | 'inject'; ``initial`` = index of the prepared
-    name ('0') or 'random'; ``own_memory``/``partner_memory``: the fixed memory of a bias test."""
+    """What a log's file name says. ``names``: the options offered (None for bias tests, whose name shows only
+    the memory); ``payoffs`` = (failure, success), e.g. (-50, 100); ``memory`` = H; ``n_agents`` = N;
+    ``committed`` = k; ``variant`` = 'swap' | 'inject'; ``initial`` = index of the prepared name ('0') or
+    'random'; ``own_memory``/``partner_memory``: the fixed memory of a bias test."""
 
     file: str
     kind: str = "unknown"
@@ -196,9 +198,7 @@ def _split_options(text: str) -> list[str]:
     """'Q_M' -> [Q, M]; 'QMXY' (one token of capitals) -> one name per letter; 'female_male' -> two names."""
     if "_" in text:
         return text.split("_")
-    if text.isalpha() and text.isupper() and len(text) > 1:
-        return list(text)
-    return [text]
+    return list(text) if text.isalpha() and text.isupper() else [text]
 
 
 def _parse_tail(meta: FileMeta, tail: str | None) -> None:
@@ -280,7 +280,7 @@ def parse_filename(name: str) -> FileMeta:
             meta.names, meta.memory = _split_options(m["options"]), int(m["memory"])
     elif meta.kind == "bias_test":
         if m := _BIAS_REST.match(rest):
-            meta.own_memory, meta.partner_memory = list(m["own"]), list(m["partner"])
+            meta.own_memory, meta.partner_memory = _split_options(m["own"]), _split_options(m["partner"])
             if len(meta.own_memory) == len(meta.partner_memory):
                 meta.memory = len(meta.own_memory)
     return meta
@@ -437,6 +437,14 @@ def parse_log(obj, name: str) -> tuple[LogFile, list[Skipped]]:
     if _is_single_prompt(obj):
         log.single = _parse_single(obj, name, used)
         _extend_names(log, [log.single.own, log.single.partner, log.single.answers])
+        if meta.own_memory is not None and (meta.own_memory, meta.partner_memory) != (
+            log.single.own,
+            log.single.partner,
+        ):
+            log.notes.append(
+                f"the file name's memory (own {meta.own_memory}, partner {meta.partner_memory}) differs from the "
+                f"stored one (own {log.single.own}, partner {log.single.partner}); the stored one is used"
+            )
         _note_aliases(log, used)
         return log, skipped
     if isinstance(obj.get("tracker"), dict):  # a bare run saved on its own
@@ -504,11 +512,12 @@ def _is_macos_metadata(name: str) -> bool:
     return "__MACOSX" in path.parts or path.name.startswith("._") or path.name == ".DS_Store"
 
 
-def _zip_entries(path: Path, prefix: str):
-    """(name, read) for each member of the zip at ``path``; raises CorruptArchiveError if unreadable."""
+def _zip_entries(path: Path, prefix: str, stack: ExitStack):
+    """(name, read) for each member of the zip at ``path`` (kept open by ``stack``); raises
+    CorruptArchiveError if unreadable."""
     label = prefix.rstrip("/") or str(path)
     try:
-        archive = zipfile.ZipFile(path)
+        archive = stack.enter_context(zipfile.ZipFile(path))
     except (zipfile.BadZipFile, OSError, EOFError) as error:
         raise CorruptArchiveError(label, f"not a readable zip archive ({error})") from None
     entries = []
@@ -528,19 +537,29 @@ def _zip_entries(path: Path, prefix: str):
     return entries
 
 
-def _folder_entries(folder: Path, skipped: list[Skipped], strict: bool):
+def _file_reader(path: Path, name: str):
+    def read():
+        try:
+            return path.read_bytes()
+        except OSError as error:
+            raise DataFileError(name, f"cannot read ({error.strerror or error})") from None
+
+    return read
+
+
+def _folder_entries(folder: Path, skipped: list[Skipped], strict: bool, stack: ExitStack):
     entries = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         name = path.relative_to(folder).as_posix()
         if path.suffix == ".zip":
             try:
-                entries.extend(_zip_entries(path, name + "/"))
+                entries.extend(_zip_entries(path, name + "/", stack))
             except CorruptArchiveError as error:
                 if strict:
                     raise
                 skipped.append(Skipped(name, None, _reason(error)))
         else:
-            entries.append((name, path.read_bytes))
+            entries.append((name, _file_reader(path, name)))
     return entries
 
 
@@ -558,14 +577,19 @@ def load_logs(path, *, strict: bool = False) -> LogCollection:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such file or folder: {path}")
+    with ExitStack() as stack:
+        return _load(path, strict, stack)
+
+
+def _load(path: Path, strict: bool, stack: ExitStack) -> LogCollection:
     skipped: list[Skipped] = []
     single_file = False
     if path.is_dir():
-        entries = _folder_entries(path, skipped, strict)
+        entries = _folder_entries(path, skipped, strict, stack)
     elif path.suffix == ".zip" or zipfile.is_zipfile(path):
-        entries = _zip_entries(path, "")
+        entries = _zip_entries(path, "", stack)
     else:
-        entries, single_file = [(path.name, path.read_bytes)], True
+        entries, single_file = [(path.name, _file_reader(path, path.name))], True
     files: list[LogFile] = []
     by_content: dict[str, list[str]] = {}  # sha256 -> names read with that content
     names_read: set[str] = set()
