@@ -203,7 +203,10 @@ def _build_runner(static, swept, n_steps, record_every, until_done, chunk, n_dev
         game = eqx.combine(arrays, static)
         if swept:
             axes = eqx.tree_at(
-                lambda g: [getattr(g, n) for n in swept], jax.tree.map(lambda _: None, game), [0] * len(swept)
+                lambda g: [getattr(g, n) for n in swept],
+                jax.tree.map(lambda _: None, game),
+                [0] * len(swept),
+                is_leaf=lambda x: x is None,
             )
             per_key = lambda k: jax.vmap(one_replica, in_axes=(None, axes))(k, game)  # noqa: E731
         else:

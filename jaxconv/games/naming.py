@@ -118,6 +118,17 @@ class NamingGame(eqx.Module):
         self.committed_name = jnp.asarray(committed_name, jnp.int32)
         self.prepared_name = jnp.asarray(prepared_name, jnp.int32)
 
+    def check_value(self, name: str, values) -> None:
+        """Validate values of a swept parameter (``jaxconv.sweep``); raises ValueError naming a bad one."""
+        values = list(map(float, values))
+        if name == "beta" and not all(0.0 <= v <= 1.0 for v in values):
+            raise ValueError(f"beta must be in [0, 1], got {values}")
+        if name == "n_committed":
+            if self.committed_mode != "converted":
+                raise ValueError("sweeping n_committed needs committed_mode='converted' (added agents change N)")
+            if not all(v == int(v) and 0 <= v <= self.n_agents for v in values):
+                raise ValueError(f"n_committed must be integers in [0, {self.n_agents}], got {values}")
+
     # ----- sizes --------------------------------------------------------------------------------------------
     @property
     def n_words(self) -> int:
