@@ -64,6 +64,8 @@ def test_stopped_runs_are_held_at_their_last_round(tmp_path):
     np.testing.assert_allclose(mean_pushed_share(log.runs, "M", N, None), [0.5, 0.5, 0.75, 0.75])
     np.testing.assert_allclose(mean_pushed_share(log.runs, "M", N, 6), [0.5, 0.5, 0.75, 0.75, 0.75, 0.75])
     np.testing.assert_allclose(mean_pushed_share(log.runs, "M", N, 1), [0.5])
+    with pytest.raises(ValueError, match="horizon_rounds must be a positive number of rounds or None, got 0"):
+        mean_pushed_share(log.runs, "M", N, 0)
 
 
 def test_flip_needs_each_of_the_last_three_rounds_at_095(tmp_path):

@@ -59,6 +59,8 @@ def mean_pushed_share(runs: list[Run], pushed: str, n_agents: int, horizon_round
     """(R,) mean over ``runs`` of :func:`pushed_share_by_round`, each run held at its last value once it
     stopped; R = ``horizon_rounds``, or the longest run's rounds when None. Runs without a complete round are
     left out."""
+    if horizon_rounds is not None and horizon_rounds < 1:
+        raise ValueError(f"horizon_rounds must be a positive number of rounds or None, got {horizon_rounds}")
     curves = [c for c in (pushed_share_by_round(r, pushed, n_agents) for r in runs) if len(c)]
     if not curves:
         return np.array([])

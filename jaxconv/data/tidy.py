@@ -7,7 +7,8 @@ Columns are numpy arrays of equal length; names are indices into ``names[file]``
   partner, choice, partner_choice, success (1/0, -1 for single prompts), committed, single_prompt, memory_len,
   and ``memory_own``, ``memory_partner``, ``memory_payoff`` of shape (n_choices, H_max): the last H rounds the
   agent saw before choosing, oldest first and right-aligned (the latest round in column H_max - 1), -1 where
-  the history is shorter. Single-prompt tests have agent = partner = partner_choice = -1.
+  the history is shorter (``memory_len`` tells padding from a payoff of -1). Single-prompt tests have
+  agent = partner = partner_choice = -1.
 
 The memory is rebuilt from the tracker, starting from each agent's stored history before its first tracker
 interaction (the prepared rounds of committed-minority files), and the whole rebuilt history is checked
