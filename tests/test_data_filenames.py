@@ -2,7 +2,7 @@
 
 import pytest
 
-from jaxconv.data.logs import parse_filename
+from jaxconv.data.logs import KINDS, parse_filename
 from jaxconv.data.synthetic import game_file_name
 
 MODELS = ["claude", "llama31_70b", "my_model_v2-7b", "Meta-Llama-3-70B-Instruct", "meta_llama2"]
@@ -81,6 +81,7 @@ def test_single_prompt_tests_and_meta():
 def test_unknown_patterns_give_what_can_be_parsed(name, expected):
     meta = parse_filename(name)
     assert {key: getattr(meta, key) for key in expected} == expected
+    assert meta.kind in KINDS
 
 
 @pytest.mark.parametrize("kind", ["game", "committed", "evolved"])

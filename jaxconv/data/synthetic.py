@@ -113,8 +113,8 @@ def simulate_run(
         tracker["players"].append([p1, p2])
         tracker["answers"].append(answers)
         tracker["outcome"].append(int(payoff == success))
-        window = 3 * n_agents
-        if stop_when_converged and len(tracker["outcome"]) >= window and all(tracker["outcome"][-window:]):
+        last = 3 * n_agents
+        if stop_when_converged and len(tracker["outcome"]) >= last and all(tracker["outcome"][-last:]):
             break
     converged_index = len(tracker["outcome"]) if initial is None else 0
     return {
@@ -225,22 +225,21 @@ def write_fixture_logs(
     - 'meta': comprehension answers (not game data)."""
     rng = np.random.default_rng(seed)
     directory = Path(directory)
-    common = {"n_agents": n_agents, "memory": memory}
-    sizes = {"memory": memory, "n_agents": n_agents}
+    sizes = {"n_agents": n_agents, "memory": memory}
     files: dict[str, tuple[str, dict]] = {}
 
-    game = {"rules": RULES} | {r: simulate_run(rng, names=["Q", "M"], **common) for r in range(n_runs + 1)}
+    game = {"rules": RULES} | {r: simulate_run(rng, names=["Q", "M"], **sizes) for r in range(n_runs + 1)}
     del game[2]
     game[4] = {}
     files["game"] = (game_file_name(model, "game", ["Q", "M"], **sizes), game)
-    game_w3 = {r: simulate_run(rng, names=["Q", "M", "X"], **common) for r in range(n_runs)}
+    game_w3 = {r: simulate_run(rng, names=["Q", "M", "X"], **sizes) for r in range(n_runs)}
     files["game_w3"] = (
         game_file_name(model, "game", ["Q", "M", "X"], **sizes),
         _rename_tracker_keys(game_w3, {"players": "pairs", "answers": "choices", "outcome": "outcomes"}),
     )
     for k in (1, 3):
         runs = {
-            r: simulate_run(rng, names=["Q", "M"], committed=k, initial=0, max_interactions=40 * n_agents, **common)
+            r: simulate_run(rng, names=["Q", "M"], committed=k, initial=0, max_interactions=40 * n_agents, **sizes)
             for r in range(n_runs)
         }
         files[f"committed_{k}"] = (game_file_name(model, "committed", ["Q", "M"], committed=k, **sizes), runs)
@@ -251,7 +250,7 @@ def write_fixture_logs(
             initial=0,
             max_interactions=20 * n_agents,
             stop_when_converged=False,
-            **common,
+            **sizes,
         )
         for r in range(n_runs)
     }
