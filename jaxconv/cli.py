@@ -67,9 +67,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "simulate":
             result = _simulate_naming_game(args)
         else:
-            from jaxconv.data.summary import summarize_path
+            from jaxconv.data.summary import summarize_path, summary_text
 
             result = summarize_path(args.path)
+            if not args.json:
+                print(summary_text(result))
+                return 0
     except (ValueError, FileNotFoundError) as error:
         return _fail(str(error).splitlines()[0])
     _print(result, args.json)
@@ -135,7 +138,7 @@ def _print(result: dict, as_json: bool) -> None:
         print(json.dumps(result))
         return
     for key, value in result.items():
-        if isinstance(value, list) and len(value) > 8:
+        if isinstance(value, list) and len(value) > 8 and all(isinstance(v, float) for v in value):
             value = f"[{', '.join(f'{v:.3g}' for v in value[:8])}, ...] ({len(value)} values)"
         print(f"{key}: {value}")
 
