@@ -44,8 +44,8 @@ def main():
             "consensus_fraction_within_80_rounds": float(reached.mean()),
             "mean_consensus_rounds (mean, se)": mean_and_error(times[reached] / N_AGENTS),
             "reference_mean_consensus_rounds": reference_time,
-            "success_at_rounds": dict(zip(ROUNDS, [round(float(success[r - 1]), 4) for r in ROUNDS])),
-            "reference_success_at_rounds": dict(zip(ROUNDS, reference_success)),
+            "success_at_rounds": {r: round(float(success[r - 1]), 4) for r in ROUNDS},
+            "reference_success_at_rounds": dict(zip(ROUNDS, reference_success, strict=True)),
         }
         numbers["runs"].append(row)
         print(row)

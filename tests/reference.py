@@ -265,7 +265,7 @@ def naming_game_run(
             order = list(range(population))
             rng.shuffle(order)
             before = t
-            for i in range(0, population - 1, 2):  # population // 2 disjoint pairs
+            for i in range(0, population - 1, 2):
                 a, b = order[i], order[i + 1]
                 if rng.random() < 0.5:
                     a, b = b, a
