@@ -25,10 +25,10 @@ sys.path.insert(0, str(HERE))
 
 def throughput(args) -> dict:
     import jax
+    from reference_loops import numba_loop, python_reference
 
     from jaxconv.engine import timed_ensemble
     from jaxconv.games.naming import NamingGame
-    from reference_loops import numba_loop, python_reference
 
     n, replicas, steps = args.agents, args.replicas, args.interactions
     rows = {}
@@ -122,7 +122,7 @@ def main():
     report = {"machine": machine, "command": " ".join(sys.argv), "throughput": rows, "one_large_replica": large}
     args.out.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
-    print(f"\n| implementation | interactions/s | jaxconv speed-up |\n|---|---|---|")
+    print("\n| implementation | interactions/s | jaxconv speed-up |\n|---|---|---|")
     for name, row in rows.items():
         print(f"| {name} | {row['interactions_per_second']:.3g} | {row['jaxconv_speedup']:.2f}x |")
     print(

@@ -216,8 +216,7 @@ def hand_mean_n3():
     states = list(HAND_CHAIN_N3)
     n = len(states)
     rows = [
-        [Fraction(int(i == j)) - HAND_CHAIN_N3[x].get(y, Fraction(0)) for j, y in enumerate(states)]
-        + [Fraction(1)]
+        [Fraction(int(i == j)) - HAND_CHAIN_N3[x].get(y, Fraction(0)) for j, y in enumerate(states)] + [Fraction(1)]
         for i, x in enumerate(states)
     ]
     for c in range(n):
@@ -298,9 +297,7 @@ def test_n2_forgets_exact():
     assert pmf[1] == 0
     assert pmf[2] == Fraction(W + 1, 2 * W)
     assert pmf[3] == Fraction(W - 1, 2 * W * W)
-    samples = [
-        run(seed, 2, 40, vocabulary=W, empty_speaker="forgets")["consensus_time"] for seed in range(6000)
-    ]
+    samples = [run(seed, 2, 40, vocabulary=W, empty_speaker="forgets")["consensus_time"] for seed in range(6000)]
     assert_pmf_matches(samples, pmf)
 
 
@@ -315,10 +312,7 @@ def test_n3_open_consensus_time_distribution():
 
 def test_n3_open_matching_distribution():
     pmf = hand_pmf_n3(14)
-    samples = [
-        run(seed, 3, 400, schedule="matching", stop_at_consensus=True)["consensus_time"]
-        for seed in range(8000)
-    ]
+    samples = [run(seed, 3, 400, schedule="matching", stop_at_consensus=True)["consensus_time"] for seed in range(8000)]
     assert_pmf_matches(samples, pmf)
 
 
@@ -330,8 +324,7 @@ def test_n4_matching_exact():
         assert res["total_words"] == [0, 4] and res["distinct_names"] == [0, 2] and res["successes"] == [0, 0]
     pmf = exact_consensus_pmf(4, 6, schedule="matching")
     samples = [
-        run(seed, 4, 2000, schedule="matching", stop_at_consensus=True)["consensus_time"] // 2
-        for seed in range(6000)
+        run(seed, 4, 2000, schedule="matching", stop_at_consensus=True)["consensus_time"] // 2 for seed in range(6000)
     ]
     assert_pmf_matches(samples, pmf)
 
@@ -347,9 +340,7 @@ def test_committed_pair_with_beta_exact():
     assert exact == hand
     samples = []
     for seed in range(8000):
-        res = run(
-            seed, 1, 500, vocabulary=2, beta=0.5, committed=1, initial="prepared", stop_at_consensus=True
-        )
+        res = run(seed, 1, 500, vocabulary=2, beta=0.5, committed=1, initial="prepared", stop_at_consensus=True)
         assert res["winner"] == 1 and res["final_inventories"] == [{1}, {1}]
         samples.append(res["consensus_time"])
     assert_pmf_matches(samples, hand)
@@ -425,8 +416,7 @@ def test_invariants(config):
         ts = res["interactions"]
         assert ts[0] == 0 and all(b > a for a, b in pairwise(ts))
         lengths = {
-            len(res[k])
-            for k in ("interactions", "successes", "total_words", "distinct_names", "committed_only_share")
+            len(res[k]) for k in ("interactions", "successes", "total_words", "distinct_names", "committed_only_share")
         }
         assert lengths == {len(ts)}
         step = population // 2 if config.get("schedule") == "matching" else 1
@@ -455,9 +445,7 @@ def test_invariants(config):
         assert res["peak_total_words"] == max(res["total_words"])
         assert res["total_words"][ts.index(res["peak_time"])] == res["peak_total_words"]
         assert all(
-            w < res["peak_total_words"]
-            for t, w in zip(ts, res["total_words"], strict=True)
-            if t < res["peak_time"]
+            w < res["peak_total_words"] for t, w in zip(ts, res["total_words"], strict=True) if t < res["peak_time"]
         )
         # consensus bookkeeping and absorption
         first = next((t for t, invs in trace if _is_consensus(invs)), None)
@@ -647,9 +635,7 @@ def test_llm_round_end_check_adds_half_a_round():
     N, runs = 24, 1000
     delays = []
     for seed in range(runs):
-        t = run(seed, N, 400 * N, vocabulary=10, empty_speaker="forgets", stop_at_consensus=True)[
-            "consensus_time"
-        ]
+        t = run(seed, N, 400 * N, vocabulary=10, empty_speaker="forgets", stop_at_consensus=True)["consensus_time"]
         delays.append(math.ceil(t / N) - t / N)
     assert within(statistics.mean(delays), 0.5, 1 / math.sqrt(12 * runs))
 
@@ -737,3 +723,39 @@ def test_minimal_scaling_n100_n400():
         assert within(statistics.mean(tc), tconv, se), (N, statistics.mean(tc), se)
         assert abs(statistics.mean(tm) / 0.60 - 1) < 0.12, (N, statistics.mean(tm))
         assert 0.33 < statistics.mean(nm) < 0.42, (N, statistics.mean(nm))
+
+
+# --------------------------------------------------------------------------- benchmark baselines
+
+
+def _load_benchmark_loops():
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "reference_loops.py"
+    spec = importlib.util.spec_from_file_location("reference_loops", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_python_loop_is_the_reference():
+    """The minimal Python loop of benchmarks/reference_loops.py consumes randomness exactly like the reference
+    (beta = 1 draws nothing on success), so the same seeds give identical results."""
+    loops = _load_benchmark_loops()
+    for n, t in ((2, 5), (7, 100), (30, 700)):
+        a, wa = loops.python_reference(n, 20, t, seed=3)
+        b, wb = loops.python_reference(n, 20, t, seed=3, engine="reference")
+        assert list(a) == list(b) and wa == wb
+
+
+def test_benchmark_numba_loop_agrees_statistically():
+    pytest.importorskip("numba")
+    loops = _load_benchmark_loops()
+    n, replicas, t = 30, 600, 500
+    a, _ = loops.python_reference(n, replicas, t, seed=1)
+    b, _ = loops.numba_loop(n, replicas, t, seed=1)
+    se = math.sqrt(statistics.variance(a) / replicas + statistics.variance(b) / replicas)
+    assert within(statistics.mean(b), statistics.mean(a), se), (statistics.mean(a), statistics.mean(b), se)
+    # at consensus the total number of words is N: long runs end with exactly N words
+    _, words = loops.numba_loop(10, 50, 5000, seed=2)
+    assert words == 10
