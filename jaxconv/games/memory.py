@@ -1,0 +1,353 @@
+"""Memory-window coordination games: the LLM naming-game protocol and Centola et al.'s best-response model.
+
+LLM protocol (Ashery, Aiello & Baronchelli, Sci. Adv. 11 eadu9368, 2025): N agents, W names. Each agent remembers
+its last H interactions as (own choice, partner's choice, payoff). In an interaction both agents choose a name at
+the same time, each from its own memory; the same name is a success (payoff ``payoffs[0]``, default +100, to
+both), else a failure (``payoffs[1]``, default -50); both memories are updated (``update="both"``). Memories start
+empty, or prepared with H x (X, X, +100) (``initial="prepared"``, X = ``prepared_name``). A run stops once the last
+3N interactions all succeeded (``stop="successes"``); committed agents, converted from the N, always answer Y
+(``committed_name``).
+
+Best-response model (Centola, Becker, Brackbill & Baronchelli, Science 360:1116, 2018): each agent remembers its
+partners' last M plays and plays the most frequent name, ties at random (``jaxconv.policies.BestResponse``); only
+the hearer updates its memory (``update="hearer"``). ``best_response_game`` builds it.
+
+How an agent chooses is a policy (``jaxconv.policies``); who meets whom is the schedule on the graph (speaker =
+first agent of a pair, hearer = second). Memories are ``(N, H)`` arrays, most recent entry first (a shift
+register), -1 marking empty slots, ``fill`` counting the remembered interactions. The committed agents are those of
+rank < ``n_committed``: rank = agent index (``placement="first"``: agents 0..k-1) or a uniformly random permutation
+drawn per replica in ``init`` (``placement="random"``, for non-complete graphs). They ignore their memory, which
+never changes.
+
+Definitions (all exact integer bookkeeping, checked after every step; a step is one interaction for the
+``pairs`` schedule and one round for ``matching``):
+
+- consensus on c: every non-committed agent's memory is full and all its own and partner entries are c, and c is
+  the committed name if there are committed agents. Absorbing under best response; ``consensus_time`` is the
+  first interaction count at which it holds (0 for a prepared population without committed agents).
+- stop time: the interaction count at which the last ``stop_window`` (default 3N) interactions had all succeeded,
+  for the first time (the paper's stop rule; the window is included, as in the published stop times).
+- ``stop``: which event ends a run: "successes" (the stop time), "consensus", or None (run the full length, as the
+  paper's committed-minority runs). An ended run is frozen: its state no longer changes, so fixed-length
+  ensembles hold it at its final values.
+- winner: the majority name among both choices of the final ``stop_window`` interactions (ties: lower name).
+- flip: ``pushed_agents`` = non-committed agents whose latest choice is the committed name; ``flipped`` when they
+  are at least ``FLIP_THRESHOLD`` (0.95) of the non-committed agents. Records also hold the per-window choice
+  counts of the non-committed agents, from which the paper's criterion (mean share of the pushed name over the
+  last population rounds) is computed.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxconv.data.summary import FLIP_THRESHOLD
+from jaxconv.games.naming import committed_count
+from jaxconv.policies import BestResponse, Policy, memory_view, sample
+from jaxconv.schedules import Schedule, schedule_from_name
+from jaxconv.topology import Graph, complete
+
+
+class MemoryState(eqx.Module):
+    """State of one population. Memories ``(N, H)`` most recent first; counters int32 scalars."""
+
+    own: jax.Array  # (N, H) int32 own choices, -1 = empty slot
+    partner: jax.Array  # (N, H) int32 partners' choices
+    payoff: jax.Array  # (N, H) float32 payoffs
+    fill: jax.Array  # (N,) int32 remembered interactions
+    committed: jax.Array  # (N,) bool
+    last_choice: jax.Array  # (N,) int32 latest choice of each agent, -1 before its first
+    recent: jax.Array  # (2 * stop_window,) int32 choices of the last stop_window interactions, -1 = none yet
+    entries: jax.Array  # (W,) int32 own + partner entries of each name in non-committed memories
+    choices: jax.Array  # (W,) int32 choices of all agents since the last record
+    free_choices: jax.Array  # (W,) int32 choices of non-committed agents since the last record
+    interactions: jax.Array  # interactions so far
+    successes: jax.Array  # successful interactions so far
+    streak: jax.Array  # consecutive successes up to now
+    stop_time: jax.Array  # first time the last stop_window interactions all succeeded, -1 until then
+    consensus_time: jax.Array  # first time of consensus, -1 until then
+
+
+class MemoryGame(eqx.Module):
+    """A memory-window coordination game on a graph. Sizes and variants are static; payoffs, ``n_committed``,
+    the names and the policy's parameters are arrays, so sweeping them does not recompile."""
+
+    n_agents: int = eqx.field(static=True)
+    n_names: int = eqx.field(static=True)
+    memory: int = eqx.field(static=True)
+    update: str = eqx.field(static=True)
+    initial: str = eqx.field(static=True)
+    placement: str = eqx.field(static=True)
+    stop: str | None = eqx.field(static=True)
+    stop_window: int = eqx.field(static=True)
+    policy: Policy
+    schedule: Schedule
+    graph: Graph
+    payoffs: jax.Array  # (2,) float32: success, failure
+    n_committed: jax.Array
+    committed_name: jax.Array
+    prepared_name: jax.Array
+
+    def __init__(
+        self,
+        n_agents: int,
+        n_names: int = 2,
+        memory: int = 5,
+        *,
+        policy: Policy | None = None,
+        update: str = "both",
+        payoffs=(100.0, -50.0),
+        initial: str = "empty",
+        prepared_name: int = 0,
+        committed: int = 0,
+        committed_fraction: float | None = None,
+        committed_name: int = 1,
+        placement: str = "first",
+        stop: str | None = "successes",
+        stop_window: int | None = None,
+        schedule: Schedule | str = "pairs",
+        graph: Graph | None = None,
+    ):
+        _check_int("n_agents", n_agents, low=2)
+        _check_int("n_names (W)", n_names, low=2)
+        _check_int("memory (H)", memory, low=1)
+        _check_choice("update", update, ("both", "hearer"))
+        _check_choice("initial", initial, ("empty", "prepared"))
+        _check_choice("placement", placement, ("first", "random"))
+        _check_choice("stop", stop, ("successes", "consensus", None))
+        if committed_fraction is not None:
+            committed = committed_count(n_agents, committed_fraction, "converted")
+        stop_window = 3 * n_agents if stop_window is None else stop_window
+        self.n_agents = n_agents
+        self.n_names = n_names
+        self.memory = memory
+        self.update = update
+        self.initial = initial
+        self.placement = placement
+        self.stop = stop
+        self.stop_window = stop_window
+        self.policy = BestResponse() if policy is None else policy
+        self.schedule = schedule_from_name(schedule) if isinstance(schedule, str) else schedule
+        self.graph = complete(n_agents) if graph is None else graph
+        self.payoffs = jnp.asarray(payoffs, jnp.float32)
+        self.n_committed = jnp.asarray(committed, jnp.int32)
+        self.committed_name = jnp.asarray(committed_name, jnp.int32)
+        self.prepared_name = jnp.asarray(prepared_name, jnp.int32)
+        if self.graph.n_nodes != n_agents:
+            raise ValueError(f"graph has {self.graph.n_nodes} nodes but the game has n_agents={n_agents}")
+        self.schedule.check(self.graph)
+        _check_int("stop_window", stop_window, low=self.interactions_per_step)
+        if self.payoffs.shape != (2,) or not np.all(np.isfinite(self.payoffs)):
+            raise ValueError(f"payoffs must be two finite numbers (success, failure), got {payoffs!r}")
+        for name in ("n_committed", "committed_name", "prepared_name"):
+            self.check_value(name, getattr(self, name))
+        self.policy.check(n_names, memory)
+
+    def check_value(self, name: str, value) -> None:
+        """Validate a (swept) value of an array parameter; ValueError naming it."""
+        value = np.asarray(value)
+        if name == "n_committed" and (np.any(value < 0) or np.any(value >= self.n_agents)):
+            raise ValueError(f"committed must be in [0, n_agents={self.n_agents}), got {value.tolist()}")
+        if name in ("committed_name", "prepared_name") and (np.any(value < 0) or np.any(value >= self.n_names)):
+            raise ValueError(f"{name} must be in [0, W={self.n_names}), got {value.tolist()}")
+
+    # ----- sizes --------------------------------------------------------------------------------------------
+    @property
+    def words_per_step(self) -> int:
+        """Random uint32 words one step consumes."""
+        return self.schedule.words_per_step(self.graph)
+
+    @property
+    def interactions_per_step(self) -> int:
+        return self.schedule.pairs_per_step(self.graph)
+
+    # ----- dynamics -----------------------------------------------------------------------------------------
+    def init(self, key: jax.Array) -> MemoryState:
+        """Empty or prepared memories; ``key`` places the committed agents when ``placement="random"``."""
+        n, h = self.n_agents, self.memory
+        rank = jnp.arange(n) if self.placement == "first" else jax.random.permutation(key, n)
+        committed = rank < self.n_committed
+        prepared = self.initial == "prepared"
+        names = jnp.full((n, h), jnp.where(prepared, self.prepared_name, -1), jnp.int32)
+        last_choice = jnp.where(committed, self.committed_name, names[:, 0])
+        zero, zeros = jnp.int32(0), jnp.zeros(self.n_names, jnp.int32)
+        entries = jnp.sum(jnp.where(committed[:, None, None], 0, 2 * _one_hot(names, self.n_names)), axis=(0, 1))
+        return MemoryState(
+            own=names,
+            partner=names,
+            payoff=jnp.full((n, h), jnp.where(prepared, self.payoffs[0], 0.0)),
+            fill=jnp.full(n, h if prepared else 0, jnp.int32),
+            committed=committed,
+            last_choice=last_choice,
+            recent=jnp.full(2 * self.stop_window, -1, jnp.int32),
+            entries=entries,
+            choices=zeros,
+            free_choices=zeros,
+            interactions=zero,
+            successes=zero,
+            streak=zero,
+            stop_time=jnp.int32(-1),
+            consensus_time=jnp.where(self.at_consensus(entries), zero, -1),
+        )
+
+    def advance(self, state: MemoryState, words: jax.Array) -> MemoryState:
+        """One step of the schedule from ``(words_per_step,) uint32`` random words; an ended run is frozen."""
+        speakers, hearers, uniforms = self.schedule.draw(self.graph, words)
+        n_pairs = speakers.shape[0]
+        agents = jnp.concatenate([speakers, hearers])  # (2P,): every speaker, then every hearer
+        committed = state.committed[agents]
+        own, partner, payoff, fill = state.own[agents], state.partner[agents], state.payoff[agents], state.fill[agents]
+
+        # both choose at the same time, each from its own memory; committed agents always answer Y
+        views = jax.vmap(memory_view, in_axes=(0, 0, 0, 0, None))(own, partner, payoff, fill, self.n_names)
+        chosen = jax.vmap(lambda view, u: sample(self.policy.logits(view), u))(views, uniforms.T.reshape(-1))
+        chosen = jnp.where(committed, self.committed_name, chosen)
+        partner_chosen = jnp.roll(chosen, n_pairs)
+        success = chosen[:n_pairs] == chosen[n_pairs:]
+        earned = jnp.where(jnp.tile(success, 2), self.payoffs[0], self.payoffs[1])
+
+        # remember (own, partner, payoff): both agents, or the hearer only; never a committed agent
+        is_hearer = jnp.arange(2 * n_pairs) >= n_pairs
+        writes = ~committed & (is_hearer | (self.update == "both"))
+        new_own = jnp.where(writes[:, None], _push(own, chosen), own)
+        new_partner = jnp.where(writes[:, None], _push(partner, partner_chosen), partner)
+        new_payoff = jnp.where(writes[:, None], _push(payoff, earned), payoff)
+        new_fill = jnp.where(writes, jnp.minimum(fill + 1, self.memory), fill)
+        gained = _one_hot(chosen, self.n_names) + _one_hot(partner_chosen, self.n_names)
+        lost = _one_hot(own[:, -1], self.n_names) + _one_hot(partner[:, -1], self.n_names)
+        entries = state.entries + jnp.sum(jnp.where(writes[:, None], gained - lost, 0), axis=0)
+
+        interactions = state.interactions + n_pairs
+        failures = ~success  # the streak restarts after the last failure of the step
+        streak = jnp.where(failures.any(), jnp.argmax(failures[::-1]), state.streak + n_pairs).astype(jnp.int32)
+        slots = (state.interactions + jnp.arange(n_pairs)) % self.stop_window
+        chosen_onehot = _one_hot(chosen, self.n_names)
+        new = MemoryState(
+            own=state.own.at[agents].set(new_own),
+            partner=state.partner.at[agents].set(new_partner),
+            payoff=state.payoff.at[agents].set(new_payoff),
+            fill=state.fill.at[agents].set(new_fill),
+            committed=state.committed,
+            last_choice=state.last_choice.at[agents].set(chosen),
+            recent=state.recent.at[2 * slots].set(chosen[:n_pairs]).at[2 * slots + 1].set(chosen[n_pairs:]),
+            entries=entries,
+            choices=state.choices + chosen_onehot.sum(axis=0),
+            free_choices=state.free_choices + jnp.where(committed[:, None], 0, chosen_onehot).sum(axis=0),
+            interactions=interactions,
+            successes=state.successes + jnp.sum(success, dtype=jnp.int32),
+            streak=streak,
+            stop_time=_first(state.stop_time, streak >= self.stop_window, interactions),
+            consensus_time=_first(state.consensus_time, self.at_consensus(entries), interactions),
+        )
+        if self.stop is None:
+            return new
+        return jax.tree.map(lambda old, now: jnp.where(self.is_done(state), old, now), state, new)
+
+    def at_consensus(self, entries: jax.Array) -> jax.Array:
+        """Whether the non-committed memories, with ``entries`` per name, are full of one name (the committed
+        one if there are committed agents)."""
+        full = entries == 2 * self.memory * (self.n_agents - self.n_committed)
+        allowed = (self.n_committed == 0) | (jnp.arange(self.n_names) == self.committed_name)
+        return jnp.any(full & allowed)
+
+    # ----- observation --------------------------------------------------------------------------------------
+    def record(self, state: MemoryState) -> tuple[MemoryState, dict]:
+        """Counters and the choice counts of the window since the last record (then reset)."""
+        observation = {
+            "interactions": state.interactions,
+            "successes": state.successes,
+            "streak": state.streak,
+            "choices": state.choices,
+            "free_choices": state.free_choices,
+            "pushed_agents": self.pushed_agents(state),
+        }
+        zeros = jnp.zeros(self.n_names, jnp.int32)
+        return eqx.tree_at(lambda s: (s.choices, s.free_choices), state, (zeros, zeros)), observation
+
+    def pushed_agents(self, state: MemoryState) -> jax.Array:
+        """Non-committed agents whose latest choice is the committed name (int32)."""
+        return jnp.sum((state.last_choice == self.committed_name) & ~state.committed, dtype=jnp.int32)
+
+    def is_done(self, state: MemoryState) -> jax.Array:
+        """The run has ended under the ``stop`` rule (never when ``stop`` is None)."""
+        if self.stop == "successes":
+            return state.stop_time >= 0
+        if self.stop == "consensus":
+            return state.consensus_time >= 0
+        return jnp.bool_(False)
+
+    def summarize(self, state: MemoryState) -> dict:
+        """Per-replica results of a run."""
+        counts = jnp.sum(_one_hot(state.recent, self.n_names), axis=0)
+        pushed = self.pushed_agents(state)
+        return {
+            "interactions": state.interactions,
+            "successes": state.successes,
+            "streak": state.streak,
+            "stop_time": state.stop_time,
+            "consensus_time": state.consensus_time,
+            "winner": jnp.where(counts.sum() > 0, jnp.argmax(counts), -1),
+            "pushed_agents": pushed,
+            "flipped": pushed >= FLIP_THRESHOLD * (self.n_agents - self.n_committed),
+        }
+
+
+def best_response_game(
+    n_agents: int,
+    memory: int,
+    committed_fraction: float = 0.0,
+    *,
+    n_names: int = 2,
+    payoff_weight: float = 0.0,
+    schedule: Schedule | str = "pairs",
+    graph: Graph | None = None,
+    placement: str = "first",
+    stop: str | None = None,
+) -> MemoryGame:
+    """Centola et al. (2018): every agent starts with M plays of name 0 in memory; a committed share
+    ``committed_fraction`` of the N (rounded) always plays name 1; agents play the most frequent name among their
+    partners' last M plays (ties at random); only the hearer remembers. Runs the full length by default."""
+    return MemoryGame(
+        n_agents,
+        n_names,
+        memory,
+        policy=BestResponse(payoff_weight),
+        update="hearer",
+        initial="prepared",
+        prepared_name=0,
+        committed_fraction=committed_fraction,
+        committed_name=1,
+        placement=placement,
+        stop=stop,
+        schedule=schedule,
+        graph=graph,
+    )
+
+
+def _push(rows: jax.Array, entry: jax.Array) -> jax.Array:
+    """Shift ``(A, H)`` memories by one and put ``(A,)`` new entries first."""
+    return jnp.concatenate([entry[:, None].astype(rows.dtype), rows[:, :-1]], axis=1)
+
+
+def _one_hot(names: jax.Array, n_names: int) -> jax.Array:
+    """int32 one-hot; -1 (empty) gives a zero row."""
+    return jax.nn.one_hot(names, n_names, dtype=jnp.int32)
+
+
+def _first(time: jax.Array, happens: jax.Array, now: jax.Array) -> jax.Array:
+    """Latch the first time an event happens."""
+    return jnp.where((time < 0) & happens, now, time)
+
+
+def _check_int(label, value, low):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{label} must be an integer >= {low}, got {value!r}")
+
+
+def _check_choice(label, value, choices):
+    if value not in choices:
+        raise ValueError(f"unknown {label} {value!r}; choose one of {list(choices)}")
+
+
+__all__ = ["MemoryGame", "MemoryState", "best_response_game"]

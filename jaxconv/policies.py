@@ -1,0 +1,205 @@
+"""How an agent of a memory game chooses a name from its memory.
+
+A policy is an equinox Module whose parameters are arrays (so they can be swept, fitted and differentiated) with
+one method, ``logits(view) -> (W,) log-probabilities``. The hard simulation draws a name from them with
+``sample(logits, u)`` (inverse CDF of one uniform); a relaxed evaluation can reuse the same function and the same
+uniforms. ``check(n_names, memory)`` validates the parameters against the game's sizes before anything is traced.
+
+A ``MemoryView`` holds an agent's memory as one-hot rows, most recent entry first, so that soft (probability)
+rows can be passed instead of one-hot ones without changing a policy.
+"""
+
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class MemoryView(NamedTuple):
+    """One agent's memory of its last H interactions, most recent first; rows of empty slots are zero.
+
+    ``own``, ``partner``: ``(H, W)`` one-hot own and partner choices; ``payoff``: ``(H,)``; ``filled``: ``(H,)``
+    1.0 for a remembered interaction, 0.0 for an empty slot."""
+
+    own: jax.Array
+    partner: jax.Array
+    payoff: jax.Array
+    filled: jax.Array
+
+
+def memory_view(own: jax.Array, partner: jax.Array, payoff: jax.Array, fill: jax.Array, n_names: int) -> MemoryView:
+    """View of one agent's memory arrays: ``own``, ``partner`` ``(H,) int32`` (-1 = empty), ``payoff`` ``(H,)``,
+    ``fill`` the number of remembered interactions."""
+    filled = jnp.arange(own.shape[0]) < fill
+    return MemoryView(
+        jax.nn.one_hot(own, n_names), jax.nn.one_hot(partner, n_names), jnp.where(filled, payoff, 0.0), filled * 1.0
+    )
+
+
+def sample(logits: jax.Array, u: jax.Array) -> jax.Array:
+    """Name drawn from ``(W,)`` log-probabilities by the inverse CDF of ``u`` in [0, 1) -> int32 scalar.
+
+    A name of probability 0 is never drawn (the clamp only guards against rounding of ``u * total``)."""
+    p = jnp.exp(logits)
+    cdf = jnp.cumsum(p)
+    drawn = jnp.sum(cdf <= u * cdf[-1])
+    last_possible = p.shape[0] - 1 - jnp.argmax(p[::-1] > 0)
+    return jnp.minimum(drawn, last_possible).astype(jnp.int32)
+
+
+class Policy(eqx.Module):
+    """Maps a ``MemoryView`` to ``(W,)`` log-probabilities of the names."""
+
+    def logits(self, view: MemoryView) -> jax.Array:
+        raise NotImplementedError
+
+    def check(self, n_names: int, memory: int) -> None:
+        """Raise ValueError (one line, naming the value) if the parameters do not fit W names and memory H."""
+
+
+class Uniform(Policy):
+    """Every name with probability 1/W, whatever the memory."""
+
+    def logits(self, view):
+        n_names = view.own.shape[-1]
+        return jnp.full(n_names, -jnp.log(n_names))
+
+
+class BestResponse(Policy):
+    """Play the name most frequent among the partners' choices in memory; ties uniformly at random.
+
+    Score of name w: ``count of w among partner choices + payoff_weight * (sum of own payoffs when playing w)``.
+    ``sharpness`` = inf is the exact best response; a finite value gives ``softmax(sharpness * score)``, whose
+    limit sharpness -> inf is the exact rule (uniform over the tied maxima). An empty memory scores every name 0,
+    so the choice is uniform."""
+
+    payoff_weight: jax.Array
+    sharpness: jax.Array
+
+    def __init__(self, payoff_weight: float = 0.0, sharpness: float = float("inf")):
+        self.payoff_weight = jnp.asarray(payoff_weight, jnp.float32)
+        self.sharpness = jnp.asarray(sharpness, jnp.float32)
+
+    def scores(self, view: MemoryView) -> jax.Array:
+        """``(W,)`` partner counts plus payoff-weighted own payoffs."""
+        return view.partner.sum(axis=0) + self.payoff_weight * jnp.sum(view.payoff[:, None] * view.own, axis=0)
+
+    def logits(self, view):
+        score = self.scores(view)
+        best = score == score.max()
+        exact = jnp.where(best, -jnp.log(best.sum()), -jnp.inf)
+        finite = jnp.where(jnp.isinf(self.sharpness), 1.0, self.sharpness)
+        return jnp.where(jnp.isinf(self.sharpness), exact, jax.nn.log_softmax(finite * score))
+
+    def check(self, n_names, memory):
+        if not np.isfinite(float(self.payoff_weight)):
+            raise ValueError(f"payoff_weight must be finite, got {float(self.payoff_weight)}")
+        if not float(self.sharpness) > 0:
+            raise ValueError(f"sharpness must be > 0 (inf = exact best response), got {float(self.sharpness)}")
+
+
+class SoftmaxSurrogate(Policy):
+    """A smooth stand-in for an LLM agent: ``log_softmax(score / temperature)`` with, for name w,
+
+    ``score_w = bias_w + win_stay * [last interaction succeeded and own last = w]
+    + lose_shift * [last interaction failed and partner last = w] + copy_partner * [partner last = w]
+    + own_weight * sum_h recency^h [own_h = w] + partner_weight * sum_h recency^h [partner_h = w]``
+
+    (h = 0 is the most recent entry; recency = 0 counts only it, 1 counts the whole memory equally)."""
+
+    bias: jax.Array
+    win_stay: jax.Array
+    lose_shift: jax.Array
+    copy_partner: jax.Array
+    own_weight: jax.Array
+    partner_weight: jax.Array
+    recency: jax.Array
+    temperature: jax.Array
+
+    def __init__(
+        self,
+        bias,
+        *,
+        win_stay: float = 0.0,
+        lose_shift: float = 0.0,
+        copy_partner: float = 0.0,
+        own_weight: float = 0.0,
+        partner_weight: float = 0.0,
+        recency: float = 1.0,
+        temperature: float = 1.0,
+    ):
+        self.bias = jnp.asarray(bias, jnp.float32)
+        self.win_stay = jnp.asarray(win_stay, jnp.float32)
+        self.lose_shift = jnp.asarray(lose_shift, jnp.float32)
+        self.copy_partner = jnp.asarray(copy_partner, jnp.float32)
+        self.own_weight = jnp.asarray(own_weight, jnp.float32)
+        self.partner_weight = jnp.asarray(partner_weight, jnp.float32)
+        self.recency = jnp.asarray(recency, jnp.float32)
+        self.temperature = jnp.asarray(temperature, jnp.float32)
+
+    def logits(self, view):
+        last_own, last_partner = view.own[0], view.partner[0]
+        won = jnp.sum(last_own * last_partner)
+        lost = view.filled[0] - won
+        decay = self.recency ** jnp.arange(view.own.shape[0], dtype=jnp.float32)
+        score = (
+            self.bias
+            + self.win_stay * won * last_own
+            + self.lose_shift * lost * last_partner
+            + self.copy_partner * last_partner
+            + self.own_weight * (decay @ view.own)
+            + self.partner_weight * (decay @ view.partner)
+        )
+        return jax.nn.log_softmax(score / self.temperature)
+
+    def check(self, n_names, memory):
+        if self.bias.shape != (n_names,):
+            raise ValueError(f"bias must have shape ({n_names},) for W={n_names} names, got shape {self.bias.shape}")
+        if not float(self.temperature) > 0:
+            raise ValueError(f"temperature must be > 0, got {float(self.temperature)}")
+        if not float(self.recency) >= 0:
+            raise ValueError(f"recency must be >= 0, got {float(self.recency)}")
+
+
+class LookupTable(Policy):
+    """``P(name | the last d interactions)`` read from a table.
+
+    ``probabilities`` has shape ``(W + 1,) * 2d + (W,)``: axes own choice, partner choice of the most recent
+    interaction, then of the one before, ..., index W standing for an empty slot; the last axis is the
+    distribution over names (rows sum to 1). d = 0 is a memory-free distribution; d <= H."""
+
+    probabilities: jax.Array
+
+    def __init__(self, probabilities):
+        self.probabilities = jnp.asarray(probabilities, jnp.float32)
+
+    @property
+    def depth(self) -> int:
+        return (self.probabilities.ndim - 1) // 2
+
+    def logits(self, view):
+        table = self.probabilities
+        for h in range(self.depth):
+            empty = 1.0 - view.filled[h]
+            for names in (view.own[h], view.partner[h]):
+                table = jnp.tensordot(jnp.append(names, empty), table, axes=1)
+        return jnp.log(table)
+
+    def check(self, n_names, memory):
+        shape = self.probabilities.shape
+        depth = (len(shape) - 1) // 2
+        expected = (n_names + 1,) * (2 * depth) + (n_names,)
+        if len(shape) % 2 == 0 or shape != expected:
+            raise ValueError(
+                f"lookup table must have shape (W+1,)*2d + (W,) with W={n_names}, e.g. {expected}; got shape {shape}"
+            )
+        if depth > memory:
+            raise ValueError(f"lookup table reads the last {depth} interactions but the memory holds H={memory}")
+        table = np.asarray(self.probabilities, np.float64)
+        if not np.all(table >= 0) or not np.allclose(table.sum(axis=-1), 1.0, atol=1e-5):
+            raise ValueError("lookup table rows must be probabilities (>= 0, summing to 1 over the last axis)")
+
+
+__all__ = ["BestResponse", "LookupTable", "MemoryView", "Policy", "SoftmaxSurrogate", "Uniform", "sample"]
