@@ -1,4 +1,4 @@
-"""Command line: ``jaxconv simulate naming-game ...``, ``jaxconv data summary PATH``.
+"""Command line: ``jaxconv simulate naming-game|memory-game|best-response ...``, ``jaxconv data summary PATH``.
 
 Every command prints one JSON object with ``--json`` (a short text summary otherwise). Bad input ends with a
 one-line ``jaxconv: error: ...`` message and exit status 2.
@@ -7,6 +7,8 @@ one-line ``jaxconv: error: ...`` message and exit status 2.
 import argparse
 import json
 import sys
+
+from jaxconv import cli_memory
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     naming.add_argument("--initial", default="empty", help="empty | prepared (uncommitted agents hold name 0)")
     naming.add_argument("--schedule", default="pairs", help="pairs | matching")
     naming.add_argument("--json", action="store_true", help="print one JSON object")
+    cli_memory.add_parsers(games)
 
     data = commands.add_parser("data", help="LLM experiment logs")
     data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
@@ -64,8 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as stop:
         return int(stop.code or 0)
     try:
-        if args.command == "simulate":
+        if args.command == "simulate" and args.game == "naming-game":
             result = _simulate_naming_game(args)
+        elif args.command == "simulate":
+            from jaxconv.devices import use_cpu_cores
+
+            use_cpu_cores()
+            result = cli_memory.run(args)
         else:
             from jaxconv.data.summary import summarize_path, summary_text
 
