@@ -30,21 +30,17 @@ VARIANTS = [
     ),
     (
         "lookup matching",
-        dict(n_names=2, memory=2, policy=policies.LookupTable(LOOKUP), schedule="matching", stop="consensus"),
+        dict(n_names=2, memory=2, policy=policies.LookupTable(LOOKUP), schedule="matching", stop=None),
         dict(
-            n_names=2,
-            memory=2,
-            policy={"kind": "lookup", "table": LOOKUP, "depth": 1},
-            schedule="matching",
-            stop="consensus",
+            n_names=2, memory=2, policy={"kind": "lookup", "table": LOOKUP, "depth": 1}, schedule="matching", stop=None
         ),
         8,
         30,
     ),
     (
         "committed ring",
-        dict(n_names=2, memory=4, initial="prepared", committed=2, stop=None, graph=topology.ring(8)),
-        dict(n_names=2, memory=4, initial="prepared", committed=2, stop=None, neighbours=RING),
+        dict(n_names=2, memory=4, initial="prepared", committed=2, stop="consensus", graph=topology.ring(8)),
+        dict(n_names=2, memory=4, initial="prepared", committed=2, stop="consensus", neighbours=RING),
         8,
         25,
     ),
@@ -197,6 +193,17 @@ def test_invariants(game):
     last_committed = np.asarray(states.last_choice)[np.broadcast_to(committed, states.last_choice.shape)]
     assert (last_committed == int(game.committed_name)).all()
     assert (np.asarray(states.successes) <= np.asarray(states.interactions)).all()
+    # the streak is the run of successes at the end of the chronological buffer of recent choices
+    window = game.stop_window
+    for recent, interactions, streak in zip(
+        np.asarray(states.recent).reshape(-1, window, 2),
+        np.asarray(states.interactions).ravel(),
+        np.asarray(states.streak).ravel(),
+    ):
+        chronological = np.roll(recent, -(interactions % window), axis=0)[window - min(interactions, window) :]
+        failures = np.flatnonzero(chronological[:, 0] != chronological[:, 1])
+        trailing = len(chronological) - 1 - failures[-1] if len(failures) else len(chronological)
+        assert min(streak, window) == trailing
     done = np.asarray(jax.vmap(jax.vmap(game.is_done))(states))
     for leaf in jax.tree.leaves(states):
         leaf = np.asarray(leaf)
