@@ -1,0 +1,70 @@
+"""Naming game on lattices and random graphs: how the convergence time grows with N.
+
+Baronchelli, Dall'Asta, Barrat & Loreto (PRE 73 015102, 2006): t_conv ~ N^3 on a ring (1D) and ~ N^2 on a 2D
+lattice (N^(1 + 2/d)). Dall'Asta, Baronchelli, Barrat & Loreto (PRE 74 036105, 2006): t_conv ~ N^1.4 (+- 0.1) on
+small-world and random graphs. Here: ring (k=2), periodic square lattice, random regular graph of degree 6.
+"""
+
+import jax
+import matplotlib.pyplot as plt
+from _common import arguments, loglog_slope, save
+from tqdm import tqdm
+
+from jaxconv import NamingGame, ensemble, topology
+
+FAMILIES = {  # name: (graph builder, expected exponent, budget in interactions as a function of N)
+    "ring (1D)": (lambda n, seed: topology.ring(n), 3.0, lambda n: 4 * n**3),
+    "2D lattice": (lambda n, seed: topology.lattice2d(round(n**0.5)), 2.0, lambda n: 15 * n**2),
+    "random regular, d=6": (lambda n, seed: topology.random_regular(n, 6, seed=seed), 1.4, lambda n: 60 * n**1.5),
+}
+SIZES = {
+    "ring (1D)": ([16, 32, 64, 128], [25, 50, 100, 200, 400]),
+    "2D lattice": ([36, 64, 144, 256], [64, 144, 256, 576, 1024]),
+    "random regular, d=6": ([100, 200, 400, 800], [100, 200, 400, 800, 1600, 3200]),
+}
+
+
+def main():
+    args = arguments(__doc__)
+    replicas = 12 if args.quick else 32
+    numbers = {"sources": ["Baronchelli et al., PRE 73 015102 (2006)", "Dall'Asta et al., PRE 74 036105 (2006)"]}
+    figure, axis = plt.subplots(figsize=(6, 4.5))
+    for family, (build, expected, budget) in FAMILIES.items():
+        sizes = SIZES[family][0 if args.quick else 1]
+        times, rows = [], []
+        for n in tqdm(sizes, desc=family):
+            game = NamingGame(n, graph=build(n, args.seed))
+            steps = int(budget(n)) // n * n
+            summary = ensemble(jax.random.key(args.seed), game, replicas, steps, n, until_done=True).summary
+            reached = summary["consensus_time"] >= 0
+            times.append(summary["consensus_time"][reached].astype(float))
+            rows.append({"N": n, "consensus_fraction": float(reached.mean()), "t_conv_mean": float(times[-1].mean())})
+        slope, error = loglog_slope(sizes, times)
+        numbers[family] = {
+            "expected_exponent": expected,
+            "fitted_exponent": slope,
+            "bootstrap_se": error,
+            "replicas": replicas,
+            "per_N": rows,
+        }
+        print(family, f"exponent {slope:.2f} +- {error:.2f} (expected {expected})", rows)
+        axis.errorbar(
+            sizes,
+            [t.mean() for t in times],
+            [t.std() for t in times],
+            fmt="o-",
+            label=f"{family}: {slope:.2f} ± {error:.2f} (expected {expected})",
+        )
+    axis.set(
+        xscale="log",
+        yscale="log",
+        xlabel="N agents",
+        ylabel="interactions to consensus",
+        title="Naming game convergence on networks",
+    )
+    axis.legend(fontsize=8)
+    save(args.out, "naming_networks", numbers, figure)
+
+
+if __name__ == "__main__":
+    main()
