@@ -18,6 +18,7 @@ from tests.stats import assert_means_agree, assert_proportion, assert_same_distr
 # (label, game keyword arguments shared by jaxconv and the reference, n_agents, interactions)
 VARIANTS = [
     ("open", dict(), 8, 400),
+    ("open, two-word bitsets", dict(), 40, 1600),
     ("pool keeps", dict(vocabulary=3), 8, 300),
     ("pool forgets", dict(vocabulary=3, empty_speaker="forgets"), 8, 300),
     ("beta", dict(beta=0.5), 6, 400),
