@@ -40,7 +40,7 @@ def add_parsers(games) -> None:
     memory.add_argument("--initial", default="empty", help="empty | prepared (H x (name 0, name 0, success))")
     memory.add_argument("--stop", default="successes", help="successes (last 3N succeeded) | consensus | none")
     memory.add_argument("--payoffs", type=float, nargs=2, default=(100.0, -50.0), metavar=("SUCCESS", "FAILURE"))
-    memory.add_argument("--payoff-weight", type=float, default=0.0, help="best response: weight of own payoffs")
+    memory.add_argument("--payoff-weight", type=float, help="best response: weight of own payoffs (default none)")
     memory.add_argument("--bias", type=float, nargs="+", help="softmax: W per-name bias logits (default 0)")
     for name in ("win-stay", "lose-shift", "copy-partner", "own-weight", "partner-weight"):
         memory.add_argument(f"--{name}", type=float, default=0.0, help="softmax weight")
@@ -51,7 +51,7 @@ def add_parsers(games) -> None:
     best = games.add_parser("best-response", help="Centola et al. (2018) best-response model with committed agents")
     _common_arguments(best, memory_default=12)
     best.add_argument("--committed-fraction", type=float, default=0.25, help="p, committed share of the N")
-    best.add_argument("--payoff-weight", type=float, default=0.0, help="weight of own payoffs in the best response")
+    best.add_argument("--payoff-weight", type=float, help="weight of own payoffs in the best response (default none)")
 
 
 def _common_arguments(parser, memory_default: int) -> None:

@@ -70,34 +70,40 @@ class Uniform(Policy):
 class BestResponse(Policy):
     """Play the name most frequent among the partners' choices in memory; ties uniformly at random.
 
-    Score of name w: ``count of w among partner choices + payoff_weight * (sum of own payoffs when playing w)``.
-    ``sharpness`` = inf is the exact best response; a finite value gives ``softmax(sharpness * score)``, whose
-    limit sharpness -> inf is the exact rule (uniform over the tied maxima). An empty memory scores every name 0,
-    so the choice is uniform."""
+    Score of name w: count of w among the partner choices, plus, with a ``payoff_weight``, ``payoff_weight`` times
+    the sum of the agent's payoffs when it played w. Without ``sharpness`` the rule is exact (uniform over the
+    tied maxima); with it, ``softmax(sharpness * score)``, whose limit sharpness -> inf is the exact rule. An
+    empty memory scores every name 0, so the choice is uniform. (Leaving a term out when it is None, rather than
+    multiplying it by 0, keeps the hard simulation fast.)"""
 
-    payoff_weight: jax.Array
-    sharpness: jax.Array
+    payoff_weight: jax.Array | None
+    sharpness: jax.Array | None
 
-    def __init__(self, payoff_weight: float = 0.0, sharpness: float = float("inf")):
-        self.payoff_weight = jnp.asarray(payoff_weight, jnp.float32)
-        self.sharpness = jnp.asarray(sharpness, jnp.float32)
+    def __init__(self, payoff_weight: float | None = None, sharpness: float | None = None):
+        self.payoff_weight = None if payoff_weight is None else jnp.asarray(payoff_weight, jnp.float32)
+        self.sharpness = None if sharpness is None else jnp.asarray(sharpness, jnp.float32)
 
     def scores(self, view: MemoryView) -> jax.Array:
-        """``(W,)`` partner counts plus payoff-weighted own payoffs."""
-        return view.partner.sum(axis=0) + self.payoff_weight * jnp.sum(view.payoff[:, None] * view.own, axis=0)
+        """``(W,)`` partner counts, plus the weighted payoffs of the own choices."""
+        score = view.partner.sum(axis=0)
+        if self.payoff_weight is not None:
+            score = score + self.payoff_weight * (view.payoff @ view.own)
+        return score
 
     def logits(self, view):
         score = self.scores(view)
+        if self.sharpness is not None:
+            return jax.nn.log_softmax(self.sharpness * score)
         best = score == score.max()
-        exact = jnp.where(best, -jnp.log(best.sum()), -jnp.inf)
-        finite = jnp.where(jnp.isinf(self.sharpness), 1.0, self.sharpness)
-        return jnp.where(jnp.isinf(self.sharpness), exact, jax.nn.log_softmax(finite * score))
+        return jnp.where(best, -jnp.log(best.sum()), -jnp.inf)
 
     def check(self, n_names, memory):
-        if not np.isfinite(float(self.payoff_weight)):
+        if self.payoff_weight is not None and not np.isfinite(float(self.payoff_weight)):
             raise ValueError(f"payoff_weight must be finite, got {float(self.payoff_weight)}")
-        if not float(self.sharpness) > 0:
-            raise ValueError(f"sharpness must be > 0 (inf = exact best response), got {float(self.sharpness)}")
+        if self.sharpness is not None and not 0 < float(self.sharpness) < np.inf:
+            raise ValueError(
+                f"sharpness must be > 0 and finite (None = exact best response), got {float(self.sharpness)}"
+            )
 
 
 class SoftmaxSurrogate(Policy):

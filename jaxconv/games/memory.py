@@ -192,7 +192,8 @@ class MemoryGame(eqx.Module):
         )
 
     def advance(self, state: MemoryState, words: jax.Array) -> MemoryState:
-        """One step of the schedule from ``(words_per_step,) uint32`` random words; an ended run is frozen."""
+        """One step of the schedule from ``(words_per_step,) uint32`` random words. The interactions of a run that
+        has ended are dropped, so its state no longer changes."""
         speakers, hearers, uniforms = self.schedule.draw(self.graph, words)
         n_pairs = speakers.shape[0]
         agents = jnp.concatenate([speakers, hearers])  # (2P,): every speaker, then every hearer
@@ -208,41 +209,41 @@ class MemoryGame(eqx.Module):
         earned = jnp.where(jnp.tile(success, 2), self.payoffs[0], self.payoffs[1])
 
         # remember (own, partner, payoff): both agents, or the hearer only; never a committed agent
+        running = ~self.is_done(state)
         is_hearer = jnp.arange(2 * n_pairs) >= n_pairs
-        writes = ~committed & (is_hearer | (self.update == "both"))
-        new_own = jnp.where(writes[:, None], _push(own, chosen), own)
-        new_partner = jnp.where(writes[:, None], _push(partner, partner_chosen), partner)
-        new_payoff = jnp.where(writes[:, None], _push(payoff, earned), payoff)
-        new_fill = jnp.where(writes, jnp.minimum(fill + 1, self.memory), fill)
+        writes = running & ~committed & (is_hearer | (self.update == "both"))
+        rows = jnp.where(writes, agents, self.n_agents)  # out of range: the write is dropped
         gained = _one_hot(chosen, self.n_names) + _one_hot(partner_chosen, self.n_names)
         lost = _one_hot(own[:, -1], self.n_names) + _one_hot(partner[:, -1], self.n_names)
         entries = state.entries + jnp.sum(jnp.where(writes[:, None], gained - lost, 0), axis=0)
 
-        interactions = state.interactions + n_pairs
+        # counters, the latest choices and the window of recent choices
+        interactions = state.interactions + jnp.where(running, n_pairs, 0)
         failures = ~success  # the streak restarts after the last failure of the step
         streak = jnp.where(failures.any(), jnp.argmax(failures[::-1]), state.streak + n_pairs).astype(jnp.int32)
-        slots = (state.interactions + jnp.arange(n_pairs)) % self.stop_window
-        chosen_onehot = _one_hot(chosen, self.n_names)
-        new = MemoryState(
-            own=state.own.at[agents].set(new_own),
-            partner=state.partner.at[agents].set(new_partner),
-            payoff=state.payoff.at[agents].set(new_payoff),
-            fill=state.fill.at[agents].set(new_fill),
+        streak = jnp.where(running, streak, state.streak)
+        slots = jnp.where(running, (state.interactions + jnp.arange(n_pairs)) % self.stop_window, self.stop_window)
+        counted = _one_hot(jnp.where(running, chosen, -1), self.n_names)
+        return MemoryState(
+            own=state.own.at[rows].set(_push(own, chosen), mode="drop"),
+            partner=state.partner.at[rows].set(_push(partner, partner_chosen), mode="drop"),
+            payoff=state.payoff.at[rows].set(_push(payoff, earned), mode="drop"),
+            fill=state.fill.at[rows].set(jnp.minimum(fill + 1, self.memory), mode="drop"),
             committed=state.committed,
-            last_choice=state.last_choice.at[agents].set(chosen),
-            recent=state.recent.at[2 * slots].set(chosen[:n_pairs]).at[2 * slots + 1].set(chosen[n_pairs:]),
+            last_choice=state.last_choice.at[jnp.where(running, agents, self.n_agents)].set(chosen, mode="drop"),
+            recent=state.recent.at[2 * slots]
+            .set(chosen[:n_pairs], mode="drop")
+            .at[2 * slots + 1]
+            .set(chosen[n_pairs:], mode="drop"),
             entries=entries,
-            choices=state.choices + chosen_onehot.sum(axis=0),
-            free_choices=state.free_choices + jnp.where(committed[:, None], 0, chosen_onehot).sum(axis=0),
+            choices=state.choices + counted.sum(axis=0),
+            free_choices=state.free_choices + jnp.where(committed[:, None], 0, counted).sum(axis=0),
             interactions=interactions,
-            successes=state.successes + jnp.sum(success, dtype=jnp.int32),
+            successes=state.successes + jnp.sum(success & running, dtype=jnp.int32),
             streak=streak,
             stop_time=_first(state.stop_time, streak >= self.stop_window, interactions),
             consensus_time=_first(state.consensus_time, self.at_consensus(entries), interactions),
         )
-        if self.stop is None:
-            return new
-        return jax.tree.map(lambda old, now: jnp.where(self.is_done(state), old, now), state, new)
 
     def at_consensus(self, entries: jax.Array) -> jax.Array:
         """Whether the non-committed memories, with ``entries`` per name, are full of one name (the committed
@@ -299,7 +300,7 @@ def best_response_game(
     committed_fraction: float = 0.0,
     *,
     n_names: int = 2,
-    payoff_weight: float = 0.0,
+    payoff_weight: float | None = None,
     schedule: Schedule | str = "pairs",
     graph: Graph | None = None,
     placement: str = "first",
