@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["python_reference", "numba_loop"]
+__all__ = ["python_reference", "numba_loop", "memory_game_python"]
 
 _TESTS = str(Path(__file__).resolve().parent.parent / "tests")
 
@@ -147,6 +147,56 @@ def numba_loop(n_agents: int, n_replicas: int, n_interactions: int, seed: int = 
         _numba_kernel = _build_numba_kernel()
     successes, mean_words = _numba_kernel(n_agents, n_replicas, n_interactions, seed)
     return successes, float(mean_words)
+
+
+# --------------------------------------------------------------------------- memory game, dict per agent
+
+
+def memory_game_python(
+    n_agents: int, n_names: int, memory: int, n_replicas: int, n_interactions: int, seed: int = 0
+) -> np.ndarray:
+    """The LLM-protocol memory game with best-response agents, written the way the published experiment code is
+    (one dict per agent with 'my_history', 'partner_history', 'outcome' lists, a tracker of interactions), the
+    LLM call replaced by the best response to the partners' last ``memory`` choices (ties and empty memory:
+    uniformly at random). Payoffs +100 / -50, complete graph, random pairs. Returns per-replica successes."""
+    successes = np.zeros(n_replicas, dtype=np.int64)
+    for r in range(n_replicas):
+        rng = random.Random(seed * 1_000_003 + r)
+        players = {
+            i: {
+                "my_history": [],
+                "partner_history": [],
+                "outcome": [],
+                "score": 0,
+                "neighbours": [j for j in range(n_agents) if j != i],
+            }
+            for i in range(n_agents)
+        }
+        tracker = {"players": [], "answers": [], "outcome": []}
+
+        def answer(player, rng=rng):
+            recent = player["partner_history"][-memory:]
+            if not recent:
+                return rng.randrange(n_names)
+            counts = [recent.count(name) for name in range(n_names)]
+            best = max(counts)
+            return rng.choice([name for name in range(n_names) if counts[name] == best])
+
+        for _ in range(n_interactions):
+            p1 = rng.randrange(n_agents)
+            p2 = rng.choice(players[p1]["neighbours"])
+            a1, a2 = answer(players[p1]), answer(players[p2])
+            payoff = 100 if a1 == a2 else -50
+            for me, mine, theirs in ((p1, a1, a2), (p2, a2, a1)):
+                players[me]["my_history"].append(mine)
+                players[me]["partner_history"].append(theirs)
+                players[me]["outcome"].append(payoff)
+                players[me]["score"] += payoff
+            tracker["players"].append([p1, p2])
+            tracker["answers"].append([a1, a2])
+            tracker["outcome"].append(int(a1 == a2))
+        successes[r] = sum(tracker["outcome"])
+    return successes
 
 
 # --------------------------------------------------------------------------- timing
