@@ -1,0 +1,38 @@
+"""Estimation from LLM logs: likelihood of observed choices under a policy (:mod:`.likelihood`), maximum-likelihood
+fits with held-out scores and bootstrap uncertainty (:mod:`.fit`), and predicted collective outcomes
+(:mod:`.predict`)."""
+
+from jaxconv.estimate.fit import FAMILIES, Family, Fits, GroupFit, family, fit_choices, fit_runs, lookup_table
+from jaxconv.estimate.likelihood import (
+    ChoiceData,
+    MemoryStates,
+    choice_counts,
+    choice_data,
+    choice_log_probs,
+    log_likelihood,
+    name_groups,
+    state_log_probs,
+)
+from jaxconv.estimate.predict import compare, predict_baseline, predict_tipping
+
+__all__ = [
+    "FAMILIES",
+    "ChoiceData",
+    "Family",
+    "Fits",
+    "GroupFit",
+    "MemoryStates",
+    "choice_counts",
+    "choice_data",
+    "choice_log_probs",
+    "compare",
+    "family",
+    "fit_choices",
+    "fit_runs",
+    "lookup_table",
+    "log_likelihood",
+    "name_groups",
+    "predict_baseline",
+    "predict_tipping",
+    "state_log_probs",
+]

@@ -1,0 +1,362 @@
+"""Maximum-likelihood fits of memory-game policies to LLM choices, held-out checks and bootstrap uncertainty.
+
+A :class:`Family` maps unconstrained arrays to a policy. Families fitted by L-BFGS (optax):
+
+- ``softmax``: :class:`~jaxconv.policies.SoftmaxSurrogate` with free ``bias`` (W,), ``win_stay``, ``lose_shift``,
+  ``own_weight``, ``partner_weight`` and ``recency`` in (0, 1) (logistic). Fixed, because the likelihood cannot
+  tell them apart from the others: ``temperature = 1`` (dividing every score by T is the same as scaling every
+  weight), ``copy_partner = 0`` (copying the last partner is win-stay plus lose-shift of the same size), and the
+  bias is centred (sum 0: adding a constant to every name changes nothing).
+- ``best-response``: :class:`~jaxconv.policies.BestResponse` with ``payoff_weight = 0`` and a free ``sharpness``
+  (log scale): noisy best response to the partners' names in memory.
+
+Baselines: ``uniform`` (nothing to fit) and ``lookup``: the empirical table P(name | own and partner names of the
+last d rounds) with additive smoothing, read off the counts of the training runs.
+
+Fits maximise the log-likelihood plus a weak Gaussian prior, sd ``PRIOR_SD`` on every raw parameter: with
+near-deterministic agents some weights barely change the likelihood (once a name is chosen with probability
+1 - 1e-9, a larger win-stay weight gains nothing), and the prior makes the optimum unique there without moving
+the parameters the data do constrain (its weight per choice is 1 / (2 sd^2 n_choices)). Each parameter's
+``laplace_sd`` (posterior sd from the curvature at the estimate, through the transforms) tells which are which:
+about ``PRIOR_SD`` or more for a parameter the data leave free (``identified`` False).
+
+Every fit is a weighting of runs (:mod:`jaxconv.estimate.likelihood`), so the full-data fit, the K held-out folds
+and the B bootstrap resamples are one vmapped optimisation:
+
+- held-out log-likelihood: K-fold over runs, stratified by file (each file's runs shuffled and dealt to the folds in
+  turn); each fold is fitted on the other runs and scored on its own; per choice = total held-out log-likelihood
+  over all choices / number of choices. ``train`` is the full-data fit scored on all choices.
+- bootstrap: runs resampled with replacement within each file, refitted; mean, sd and the 2.5-97.5% percentile
+  interval of each parameter.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.flatten_util import ravel_pytree
+
+from jaxconv.estimate.likelihood import ChoiceData, choice_counts, mean_log_likelihood, state_log_probs
+from jaxconv.policies import BestResponse, LookupTable, Policy, SoftmaxSurrogate
+
+ITERATIONS = 500  # at most this many L-BFGS steps per fit
+TOLERANCE = 1e-6  # a fit stops once the gradient norm of the objective (per choice) is below
+CONVERGED = 1e-4  # a fit whose final gradient norm is larger is reported as not converged
+PRIOR_SD = 5.0  # sd of the Gaussian prior on every raw parameter
+
+
+@dataclass(frozen=True, eq=False)
+class Family:
+    """A parametric policy family: ``init(W) -> raw`` (a dict of arrays), ``policy(raw) -> Policy`` and
+    ``parameters(policy) -> {name: value}`` (the reported, constrained values)."""
+
+    name: str
+    init: Callable[[int], dict]
+    policy: Callable[[dict], Policy]
+    parameters: Callable[[Policy], dict]
+
+
+def _softmax_init(n_names: int) -> dict:
+    zero = jnp.float32(0.0)
+    weights = ("win_stay", "lose_shift", "own_weight", "partner_weight", "recency_logit")
+    return {"bias": jnp.zeros(n_names)} | {name: zero for name in weights}
+
+
+def _softmax_policy(raw: dict) -> SoftmaxSurrogate:
+    return SoftmaxSurrogate(
+        raw["bias"] - raw["bias"].mean(),
+        win_stay=raw["win_stay"],
+        lose_shift=raw["lose_shift"],
+        own_weight=raw["own_weight"],
+        partner_weight=raw["partner_weight"],
+        recency=jax.nn.sigmoid(raw["recency_logit"]),
+    )
+
+
+def _softmax_parameters(policy: SoftmaxSurrogate) -> dict:
+    names = ("bias", "win_stay", "lose_shift", "own_weight", "partner_weight", "recency")
+    return {name: getattr(policy, name) for name in names}
+
+
+SOFTMAX = Family("softmax", _softmax_init, _softmax_policy, _softmax_parameters)
+BEST_RESPONSE = Family(
+    "best-response",
+    lambda n_names: {"log_sharpness": jnp.float32(0.0)},
+    lambda raw: BestResponse(0.0, jnp.exp(raw["log_sharpness"])),
+    lambda policy: {"sharpness": policy.sharpness},
+)
+FAMILIES = {family.name: family for family in (SOFTMAX, BEST_RESPONSE)}
+
+
+def family(name: str) -> Family:
+    """The family called ``name``; ValueError naming it if unknown."""
+    if name not in FAMILIES:
+        raise ValueError(f"unknown policy {name!r}; choose one of {list(FAMILIES)}")
+    return FAMILIES[name]
+
+
+# ----- optimisation ---------------------------------------------------------------------------------------------
+@dataclass
+class Fits:
+    """``F`` fits of one family: ``raw`` (dict of arrays with leading axis F), ``log_likelihood`` (F,) per choice
+    on each fit's own weighted data (prior excluded), ``gradient_norm`` (F,) of the objective at the end."""
+
+    family: Family
+    raw: dict
+    log_likelihood: np.ndarray
+    gradient_norm: np.ndarray
+
+    def policy(self, index: int) -> Policy:
+        return self.family.policy(jax.tree.map(lambda x: x[index], self.raw))
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        """Reported parameters of every fit, each with leading axis F."""
+        return {
+            k: np.asarray(v)
+            for k, v in jax.vmap(lambda r: self.family.parameters(self.family.policy(r)))(self.raw).items()
+        }
+
+
+def fit_runs(
+    family: Family,
+    data: ChoiceData,
+    run_weights,
+    start: dict | None = None,
+    iterations: int = ITERATIONS,
+    prior_sd: float = PRIOR_SD,
+) -> Fits:
+    """Fits of ``family`` (maximum likelihood with the weak prior) under each row of run weights ``(F, n_runs)``,
+    one after the other (one compiled program), each from ``start`` (raw values; default ``family.init``) until the
+    gradient norm is below ``TOLERANCE`` or after ``iterations`` L-BFGS steps."""
+    start = family.init(data.n_names) if start is None else start
+    results = [
+        _minimize(family, data.n_names, data.states, choice_counts(data, w), start, iterations, prior_sd)
+        for w in np.atleast_2d(run_weights)
+    ]
+    raw = jax.tree.map(lambda *xs: jnp.stack(xs), *[r[0] for r in results])
+    value, norm = (np.array([float(r[i]) for r in results]) for i in (1, 2))
+    return Fits(family, raw, -value, norm)
+
+
+@eqx.filter_jit
+def _minimize(family: Family, n_names: int, states, counts: jax.Array, start: dict, iterations: int, prior_sd):
+    """L-BFGS on minus the log posterior per choice of ``counts`` ``(S, W)``: (raw, final minus mean
+    log-likelihood, final gradient norm)."""
+    n_choices = jnp.sum(counts)
+
+    def minus_log_likelihood(raw):
+        return -mean_log_likelihood(state_log_probs(family.policy(raw), states, n_names), counts)
+
+    def loss(raw):
+        prior = sum(jnp.sum(x**2) for x in jax.tree.leaves(raw)) / (2 * prior_sd**2 * n_choices)
+        return minus_log_likelihood(raw) + prior
+
+    solver = optax.lbfgs()
+    value_and_grad = optax.value_and_grad_from_state(loss)
+
+    def running(carry):
+        _, _, step, norm = carry
+        return (step < iterations) & (norm > TOLERANCE)
+
+    def step(carry):
+        raw, opt_state, count, _ = carry
+        value, grad = value_and_grad(raw, state=opt_state)
+        updates, opt_state = solver.update(grad, opt_state, raw, value=value, grad=grad, value_fn=loss)
+        return optax.apply_updates(raw, updates), opt_state, count + 1, optax.tree.norm(grad)
+
+    carry = (start, solver.init(start), jnp.int32(0), jnp.float32(jnp.inf))
+    raw = jax.lax.while_loop(running, step, carry)[0]
+    return raw, minus_log_likelihood(raw), optax.tree.norm(jax.grad(loss)(raw))
+
+
+def laplace_sd(family: Family, data: ChoiceData, raw: dict, prior_sd: float = PRIOR_SD) -> dict[str, np.ndarray]:
+    """Posterior sd of each reported parameter at ``raw`` (Laplace approximation: inverse curvature of the log
+    posterior of all choices, negative curvature clipped to 0, mapped through the transforms by the delta method)."""
+    flat, unravel = ravel_pytree(raw)
+    counts = choice_counts(data)
+
+    def log_likelihood(x):
+        log_probs = state_log_probs(family.policy(unravel(x)), data.states, data.n_names)
+        return mean_log_likelihood(log_probs, counts) * jnp.sum(counts)
+
+    def reported(x):
+        return ravel_pytree(family.parameters(family.policy(unravel(x))))[0]
+
+    hessian = np.asarray(jax.hessian(log_likelihood)(flat), np.float64)
+    curvature, vectors = np.linalg.eigh(-(hessian + hessian.T) / 2)
+    covariance = vectors @ np.diag(1 / (np.maximum(curvature, 0) + prior_sd**-2)) @ vectors.T
+    jacobian = np.asarray(jax.jacobian(reported)(flat), np.float64)
+    sd = np.sqrt(np.einsum("ij,jk,ik->i", jacobian, covariance, jacobian))
+    _, unravel_reported = ravel_pytree(family.parameters(family.policy(raw)))
+    return {name: np.asarray(value) for name, value in unravel_reported(jnp.asarray(sd)).items()}
+
+
+# ----- resampling -----------------------------------------------------------------------------------------------
+def fold_of_runs(data: ChoiceData, folds: int, rng: np.random.Generator) -> np.ndarray:
+    """``(n_runs,)`` fold of each run: each file's runs shuffled and dealt to the folds in turn (continuing where
+    the previous file stopped, so small files do not all land in fold 0)."""
+    if data.n_runs < 2:
+        raise ValueError(f"held-out folds need at least 2 runs, the data have {data.n_runs}")
+    folds = min(folds, data.n_runs)
+    fold = np.empty(data.n_runs, dtype=np.int64)
+    dealt = 0
+    for f in range(len(data.files)):
+        runs = rng.permutation(np.flatnonzero(data.run_file == f))
+        fold[runs] = (dealt + np.arange(len(runs))) % folds
+        dealt += len(runs)
+    return fold
+
+
+def bootstrap_weights(data: ChoiceData, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """``(B, n_runs)`` times each run is drawn when each file's runs are resampled with replacement."""
+    weights = np.zeros((n_resamples, data.n_runs))
+    for f in range(len(data.files)):
+        runs = np.flatnonzero(data.run_file == f)
+        for b in range(n_resamples):
+            np.add.at(weights[b], rng.choice(runs, size=len(runs)), 1.0)
+    return weights
+
+
+# ----- the lookup-table baseline --------------------------------------------------------------------------------
+def lookup_table(data: ChoiceData, depth: int, smoothing: float = 1.0, run_weights=None) -> LookupTable:
+    """P(name | own and partner names of the last ``depth`` rounds, index W = empty) estimated from the (weighted)
+    choices: ``(count + smoothing) / (total + W smoothing)``; an unseen memory gives the uniform distribution."""
+    if not 0 <= depth <= data.memory:
+        raise ValueError(f"lookup depth must be in [0, H={data.memory}], got {depth}")
+    if not smoothing > 0:
+        raise ValueError(f"smoothing must be > 0, got {smoothing}")
+    w = data.n_names
+    cell = np.zeros(len(data.states.fill), dtype=np.int64)
+    for h in range(depth):
+        for names in (data.states.own, data.states.partner):
+            cell = cell * (w + 1) + np.where(np.asarray(names[:, h]) < 0, w, np.asarray(names[:, h]))
+    counts = np.zeros(((w + 1) ** (2 * depth), w))
+    np.add.at(counts, cell, np.asarray(choice_counts(data, run_weights)))
+    table = (counts + smoothing) / (counts.sum(axis=1, keepdims=True) + w * smoothing)
+    return LookupTable(table.reshape((w + 1,) * (2 * depth) + (w,)))
+
+
+# ----- one group of choices -------------------------------------------------------------------------------------
+@dataclass
+class GroupFit:
+    """Result of :func:`fit_choices`: the full-data fit's ``policy`` and a JSON-ready ``report``."""
+
+    policy: Policy
+    report: dict
+
+
+def fit_choices(
+    data: ChoiceData,
+    policy: str = "softmax",
+    *,
+    bootstrap: int = 50,
+    folds: int = 5,
+    seed: int = 0,
+    lookup_depths: tuple[int, ...] = (1, 2),
+    smoothing: float = 1.0,
+    prior_sd: float = PRIOR_SD,
+) -> GroupFit:
+    """Fit ``policy`` (a family name) to ``data`` with bootstrap uncertainty; train and held-out log-likelihood per
+    choice of every family, the uniform policy and lookup tables of each depth (module docstring)."""
+    main = family(policy)
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0:
+        raise ValueError(f"bootstrap must be an integer >= 0, got {bootstrap!r}")
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+        raise ValueError(f"folds must be an integer >= 2, got {folds!r}")
+    rng = np.random.default_rng(seed)
+    fold = fold_of_runs(data, folds, rng)
+    n_folds = int(fold.max()) + 1
+    train = np.stack([fold != k for k in range(n_folds)]).astype(float)
+    resamples = bootstrap_weights(data, bootstrap, rng)
+
+    def held_out(policies: list[Policy]) -> float:
+        total = sum(_summed_log_likelihood(p, data, fold == k) for k, p in enumerate(policies))
+        return total / data.n_choices
+
+    scores = {}
+    for name, fam in FAMILIES.items():
+        full = fit_runs(fam, data, np.ones(data.n_runs), prior_sd=prior_sd)
+        estimate = jax.tree.map(lambda x: x[0], full.raw)
+        in_folds = fit_runs(fam, data, train, estimate, prior_sd=prior_sd)
+        scores[name] = {
+            "train": float(full.log_likelihood[0]),
+            "held_out": held_out([in_folds.policy(k) for k in range(n_folds)]),
+            "converged": bool(np.all(np.append(full.gradient_norm, in_folds.gradient_norm) < CONVERGED)),
+        }
+        if fam is main:
+            fitted, start = full, estimate
+    uniform = float(-np.log(data.n_names))
+    scores["uniform"] = {"train": uniform, "held_out": uniform}
+    for depth in lookup_depths:
+        scores[f"lookup_depth_{depth}"] = {
+            "train": _summed_log_likelihood(lookup_table(data, depth, smoothing), data) / data.n_choices,
+            "held_out": held_out([lookup_table(data, depth, smoothing, w) for w in train]),
+            "smoothing": smoothing,
+        }
+
+    resampled = fit_runs(main, data, resamples, start, prior_sd=prior_sd) if bootstrap else None
+    estimates = {k: v[0] for k, v in fitted.parameters().items()}
+    boot = resampled.parameters() if bootstrap else {k: v[:0] for k, v in fitted.parameters().items()}
+    laplace = laplace_sd(main, data, start, prior_sd)
+    parameters = {
+        name: _describe(estimates[name], laplace[name], boot[name], prior_sd, data.names if name == "bias" else None)
+        for name in estimates
+    }
+    report = {
+        "policy": policy,
+        "names": list(data.names),
+        "memory": data.memory,
+        "files": list(data.files),
+        "n_runs": data.n_runs,
+        "n_choices": data.n_choices,
+        "n_memory_states": int(len(data.states.fill)),
+        "parameters": parameters,
+        "fixed": {"temperature": 1.0, "copy_partner": 0.0} if policy == "softmax" else {"payoff_weight": 0.0},
+        "prior_sd": prior_sd,
+        "log_likelihood_per_choice": scores,
+        "folds": n_folds,
+        "bootstrap": {
+            "resamples": bootstrap,
+            "converged": int(np.sum(resampled.gradient_norm < CONVERGED)) if bootstrap else 0,
+        },
+    }
+    return GroupFit(fitted.policy(0), report)
+
+
+def _summed_log_likelihood(policy: Policy, data: ChoiceData, runs=None) -> float:
+    """Sum of the log-probabilities of the choices of the runs selected by ``runs`` (bool, default all)."""
+    weights = np.ones(data.n_runs) if runs is None else np.asarray(runs, float)
+    counts = choice_counts(data, weights)
+    return float(mean_log_likelihood(state_log_probs(policy, data.states, data.n_names), counts) * counts.sum())
+
+
+def _describe(estimate, laplace, resampled, prior_sd: float, names: tuple[str, ...] | None) -> dict:
+    """Estimate, Laplace sd and bootstrap mean, sd and 95% percentile interval; per name when ``names`` is given."""
+    if names is not None:
+        return {n: _describe(estimate[i], laplace[i], resampled[:, i], prior_sd, None) for i, n in enumerate(names)}
+    out = {"estimate": float(estimate), "laplace_sd": float(laplace), "identified": bool(laplace < prior_sd / 2)}
+    if len(resampled):
+        low, high = np.percentile(resampled, [2.5, 97.5])
+        out |= {"mean": float(resampled.mean()), "sd": float(resampled.std(ddof=1) if len(resampled) > 1 else 0.0)}
+        out |= {"low": float(low), "high": float(high)}
+    return out
+
+
+__all__ = [
+    "BEST_RESPONSE",
+    "FAMILIES",
+    "SOFTMAX",
+    "Family",
+    "Fits",
+    "GroupFit",
+    "bootstrap_weights",
+    "family",
+    "fit_choices",
+    "fit_runs",
+    "fold_of_runs",
+    "lookup_table",
+]
