@@ -217,7 +217,10 @@ def make_graph(kind: str, n_agents: int, params: list[str], seed: int):
         name, _, text = item.partition("=")
         if name not in values or not text:
             raise ValueError(f"bad --graph-param {item!r} for graph {kind!r}; parameters: {sorted(values) or 'none'}")
-        values[name] = float(text) if name in ("p", "mean_degree") else int(text)
+        try:
+            values[name] = float(text) if name in ("p", "mean_degree") else int(text)
+        except ValueError:
+            raise ValueError(f"bad --graph-param {item!r}: {name} must be a number") from None
     if "seed" in values and values["seed"] is None:
         values["seed"] = seed
     if kind == "complete":

@@ -311,6 +311,8 @@ def test_cli_memory_game_and_best_response():
     [
         (["memory-game", "--graph", "lattice2d", "--agents", "10"], "square"),
         (["memory-game", "--graph", "ring", "--graph-param", "q=3"], "'q=3'"),
+        (["memory-game", "--graph", "ws", "--graph-param", "k=four"], "'k=four'"),
+        (["memory-game", "--graph", "ba", "--agents", "10", "--graph-param", "m=10"], "m=10"),
         (["memory-game", "--policy", "lookup"], "--table"),
         (["memory-game", "--policy", "greedy"], "'greedy'"),
         (["best-response", "--committed-fraction", "1.2"], "1.2"),
