@@ -134,27 +134,35 @@ def sweep(
     checkpoint_dir: str | Path | None = None,
     progress: bool = False,
 ) -> Result:
-    """``ensemble`` for every value of the parameters in ``values`` (field name -> 1D array, all the same length),
-    e.g. ``{"beta": jnp.linspace(0, 1, 11)}``. The same replica keys are used for every value (common random
-    numbers). Results have leading axes ``(n_values, n_replicas)``. New values of the same length reuse the
-    compiled program."""
+    """``ensemble`` for every value of the parameters in ``values`` (field name -> array whose leading axis runs over
+    the values, the same length for all), e.g. ``{"beta": jnp.linspace(0, 1, 11)}``; a dotted name reaches into a
+    sub-module, e.g. ``{"policy.bias": biases}`` with biases of shape ``(n_values, W)``. The same replica keys are
+    used for every value (common random numbers). Results have leading axes ``(n_values, n_replicas)``. New values
+    of the same length reuse the compiled program."""
     if not values:
         raise ValueError("sweep needs at least one parameter in values")
-    lengths = {name: np.shape(v) for name, v in values.items()}
-    if len({s for s in lengths.values()}) != 1 or len(next(iter(lengths.values()))) != 1:
-        raise ValueError(f"swept values must be 1D arrays of one length, got shapes {lengths}")
+    shapes = {name: np.shape(v) for name, v in values.items()}
+    if any(len(shape) == 0 for shape in shapes.values()) or len({shape[0] for shape in shapes.values()}) != 1:
+        raise ValueError(f"swept values must be arrays with one leading length (the values), got shapes {shapes}")
     swept = []
     for name, array in values.items():
-        if not isinstance(getattr(game, name, None), jax.Array):
+        if not isinstance(_field(game, name), jax.Array):
             raise ValueError(f"{name!r} is not an array parameter of {type(game).__name__} and cannot be swept")
-        if hasattr(game, "check_value"):
+        if hasattr(game, "check_value") and "." not in name:
             game.check_value(name, np.asarray(array))
-        swept.append(jnp.asarray(array, getattr(game, name).dtype))
+        swept.append(jnp.asarray(array, _field(game, name).dtype))
     names = tuple(values)
-    game = eqx.tree_at(lambda g: [getattr(g, n) for n in names], game, swept)
+    game = eqx.tree_at(lambda g: [_field(g, n) for n in names], game, swept)
     result = _run(key, game, names, n_replicas, n_steps, record_every, until_done, chunk_size, checkpoint_dir, progress)
     # replicas were the outer axis inside the run; present (values, replicas)
     return jax.tree.map(lambda x: np.swapaxes(x, 0, 1), result)
+
+
+def _field(game, path: str):
+    """The field ``path`` of a game; dots reach into sub-modules (``"policy.bias"``); None if absent."""
+    for name in path.split("."):
+        game = getattr(game, name, None)
+    return game
 
 
 def _run(key, game, swept, n_replicas, n_steps, record_every, until_done, chunk_size, checkpoint_dir, progress):
@@ -203,7 +211,7 @@ def _build_runner(static, swept, n_steps, record_every, until_done, chunk, n_dev
         game = eqx.combine(arrays, static)
         if swept:
             axes = eqx.tree_at(
-                lambda g: [getattr(g, n) for n in swept],
+                lambda g: [_field(g, n) for n in swept],
                 jax.tree.map(lambda _: None, game),
                 [0] * len(swept),
                 is_leaf=lambda x: x is None,
