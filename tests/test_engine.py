@@ -46,7 +46,7 @@ def test_sweep_rejects_bad_values():
     game = NamingGame(8)
     with pytest.raises(ValueError, match="n_agents"):
         sweep(jax.random.key(0), game, {"n_agents": jnp.array([3, 4])}, 2, 10)
-    with pytest.raises(ValueError, match="one length"):
+    with pytest.raises(ValueError, match="one leading length"):
         sweep(jax.random.key(0), game, {"beta": jnp.array([0.1, 0.2]), "n_committed": jnp.array([1])}, 2, 10)
 
 
@@ -93,3 +93,18 @@ def test_checkpoints_of_other_runs_are_not_reused(tmp_path):
 def test_bad_step_counts(n_steps, record_every, message):
     with pytest.raises(ValueError, match=message):
         ensemble(jax.random.key(0), NamingGame(4), 2, n_steps, record_every)
+
+
+def test_sweep_reaches_nested_parameters():
+    """Sweeping ``policy.bias`` of a memory game equals separate ensembles of each policy."""
+    from jaxconv.games.memory import MemoryGame
+    from jaxconv.policies import SoftmaxSurrogate
+
+    biases = jnp.array([[0.0, 0.0], [0.0, 1.5]])
+    game = MemoryGame(6, 2, 3, policy=SoftmaxSurrogate(biases[0], win_stay=2.0))
+    swept = sweep(jax.random.key(4), game, {"policy.bias": biases}, 8, 60, 30)
+    for i in range(2):
+        alone = MemoryGame(6, 2, 3, policy=SoftmaxSurrogate(biases[i], win_stay=2.0))
+        expected = ensemble(jax.random.key(4), alone, 8, 60, 30).summary
+        for name in expected:
+            np.testing.assert_array_equal(swept.summary[name][i], expected[name])
