@@ -1,4 +1,5 @@
-"""Command line: ``jaxconv simulate naming-game|memory-game|best-response ...``, ``jaxconv data summary PATH``.
+"""Command line: ``jaxconv simulate naming-game|memory-game|best-response ...``, ``jaxconv data summary PATH``,
+``jaxconv fit PATH``.
 
 Every command prints one JSON object with ``--json`` (a short text summary otherwise). Bad input ends with a
 one-line ``jaxconv: error: ...`` message and exit status 2.
@@ -8,7 +9,7 @@ import argparse
 import json
 import sys
 
-from jaxconv import cli_memory
+from jaxconv import cli_fit, cli_memory
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     summary = data_commands.add_parser("summary", help="metadata, winners, stop times and flips per file")
     summary.add_argument("path", help="a zip file, a folder or a single log file")
     summary.add_argument("--json", action="store_true")
+    cli_fit.add_parser(commands)
     return parser
 
 
@@ -69,11 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "simulate" and args.game == "naming-game":
             result = _simulate_naming_game(args)
-        elif args.command == "simulate":
+        elif args.command in ("simulate", "fit"):
             from jaxconv.devices import use_cpu_cores
 
             use_cpu_cores()
-            result = cli_memory.run(args)
+            result = (cli_memory if args.command == "simulate" else cli_fit).run(args)
         else:
             from jaxconv.data.summary import summarize_path, summary_text
 
@@ -83,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
     except (ValueError, FileNotFoundError) as error:
         return _fail(str(error).splitlines()[0])
-    _print(result, args.json)
+    if args.command == "fit" and not args.json:
+        print(cli_fit.text(result))
+    else:
+        _print(result, args.json)
     return 0
 
 
