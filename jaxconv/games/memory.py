@@ -58,7 +58,7 @@ class MemoryState(eqx.Module):
     fill: jax.Array  # (N,) int32 remembered interactions
     committed: jax.Array  # (N,) bool
     last_choice: jax.Array  # (N,) int32 latest choice of each agent, -1 before its first
-    recent: jax.Array  # (2 * stop_window,) int32 choices of the last stop_window interactions, -1 = none yet
+    recent: jax.Array  # (stop_window, 2) int32 both choices of the last stop_window interactions, -1 = none yet
     entries: jax.Array  # (W,) int32 own + partner entries of each name in non-committed memories
     choices: jax.Array  # (W,) int32 choices of all agents since the last record
     free_choices: jax.Array  # (W,) int32 choices of non-committed agents since the last record
@@ -118,6 +118,7 @@ class MemoryGame(eqx.Module):
         _check_choice("stop", stop, ("successes", "consensus", None))
         if committed_fraction is not None:
             committed = committed_count(n_agents, committed_fraction, "converted")
+        _check_int("committed", committed, low=0)
         stop_window = 3 * n_agents if stop_window is None else stop_window
         self.n_agents = n_agents
         self.n_names = n_names
@@ -180,7 +181,7 @@ class MemoryGame(eqx.Module):
             fill=jnp.full(n, h if prepared else 0, jnp.int32),
             committed=committed,
             last_choice=last_choice,
-            recent=jnp.full(2 * self.stop_window, -1, jnp.int32),
+            recent=jnp.full((self.stop_window, 2), -1, jnp.int32),
             entries=entries,
             choices=zeros,
             free_choices=zeros,
@@ -231,10 +232,7 @@ class MemoryGame(eqx.Module):
             fill=state.fill.at[rows].set(jnp.minimum(fill + 1, self.memory), mode="drop"),
             committed=state.committed,
             last_choice=state.last_choice.at[jnp.where(running, agents, self.n_agents)].set(chosen, mode="drop"),
-            recent=state.recent.at[2 * slots]
-            .set(chosen[:n_pairs], mode="drop")
-            .at[2 * slots + 1]
-            .set(chosen[n_pairs:], mode="drop"),
+            recent=state.recent.at[slots].set(chosen.reshape(2, n_pairs).T, mode="drop"),
             entries=entries,
             choices=state.choices + counted.sum(axis=0),
             free_choices=state.free_choices + jnp.where(committed[:, None], 0, counted).sum(axis=0),
@@ -280,7 +278,7 @@ class MemoryGame(eqx.Module):
 
     def summarize(self, state: MemoryState) -> dict:
         """Per-replica results of a run."""
-        counts = jnp.sum(_one_hot(state.recent, self.n_names), axis=0)
+        counts = jnp.sum(_one_hot(state.recent, self.n_names), axis=(0, 1))
         pushed = self.pushed_agents(state)
         return {
             "interactions": state.interactions,
