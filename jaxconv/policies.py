@@ -208,4 +208,13 @@ class LookupTable(Policy):
             raise ValueError("lookup table rows must be probabilities (>= 0, summing to 1 over the last axis)")
 
 
-__all__ = ["BestResponse", "LookupTable", "MemoryView", "Policy", "SoftmaxSurrogate", "Uniform", "sample"]
+__all__ = [
+    "BestResponse",
+    "LookupTable",
+    "MemoryView",
+    "Policy",
+    "SoftmaxSurrogate",
+    "Uniform",
+    "memory_view",
+    "sample",
+]
