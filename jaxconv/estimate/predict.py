@@ -7,12 +7,12 @@ N agents, random pairs, both agents choose from their own memory of H rounds, pa
   in population rounds (interactions / N, the final 3N window included, as :mod:`jaxconv.data.summary` counts it),
   per baseline file, with that file's N.
 - committed minority: memories prepared with H rounds of (X, X, +100), k agents converted to committed agents
-  answering Y, for every k from 0 to the largest k of the observed series, run for ``HORIZON_ROUNDS`` population
-  rounds; flip by the paper's criterion (mean over replicas of the non-committed agents' share of Y per round, each
-  of the last 3 rounds >= 0.95, :func:`jaxconv.data.summary.flip_outcome`); critical mass = smallest flipping k.
-  The runs are not stopped early: with k >= 1 the stop rule can only fire once every interaction succeeds, i.e.
-  after the population adopted Y, so holding a stopped run at its last round (the observed criterion) and running
-  it on give the same share; at k = 0 the published ``evolved_from`` runs ran a fixed number of interactions.
+  answering Y, for every k from 0 to the largest k of the observed series, for ``HORIZON_ROUNDS`` population
+  rounds; flip by the paper's criterion (:func:`jaxconv.data.summary.flip_outcome`): per round the share of Y among
+  the non-committed agents' choices, a run held at its last complete round once it stopped, mean over replicas,
+  each of the last 3 rounds >= 0.95; critical mass = smallest flipping k. As in the published runs, k >= 1 runs
+  stop by the rule above, while k = 0 runs (the ``evolved_from`` files) run the whole horizon (a stable prepared
+  population would otherwise stop after 3N interactions).
 """
 
 import jax
@@ -67,32 +67,48 @@ def predict_tipping(
     horizon_rounds: int = HORIZON_ROUNDS,
 ) -> dict:
     """Prepared populations on ``incumbent`` with k agents committed to ``pushed``, for each k of ``ks``:
-    ``share`` (K, horizon) mean share of the pushed name among the non-committed agents' choices per round,
-    ``flipped`` (K,) by the paper's criterion, ``flip_fraction`` (K,) replicas whose non-committed agents' latest
-    choices are >= 95% the pushed name at the horizon."""
+    ``share`` (K, horizon) mean share of the pushed name among the non-committed agents' choices per round (a
+    stopped run held at its last complete round), ``flipped`` (K,) by the paper's criterion, ``flip_fraction``
+    (K,) replicas whose non-committed agents' latest choices are >= 95% the pushed name at the end."""
+    ks = np.asarray(ks)
     failure, success = payoffs
-    game = MemoryGame(
-        n_agents,
-        n_names,
-        memory,
-        policy=policy,
-        payoffs=(success, failure),
-        initial="prepared",
-        prepared_name=incumbent,
-        committed_name=pushed,
-        stop=None,
-    )
-    values = {"n_committed": jnp.asarray(ks, jnp.int32)}
-    result = sweep(
-        key, game, values, replicas, horizon_rounds * n_agents, n_agents, chunk_size=min(replicas, CHUNK // 4)
-    )
-    free = result.observations["free_choices"]  # (K, replicas, rounds, W)
-    share = (free[..., pushed] / np.maximum(free.sum(axis=-1), 1)).mean(axis=1)
+    share = np.zeros((len(ks), horizon_rounds))
+    flip_fraction = np.zeros(len(ks))
+    for stop, selected in (("successes", ks >= 1), (None, ks == 0)):
+        if not selected.any():
+            continue
+        game = MemoryGame(
+            n_agents,
+            n_names,
+            memory,
+            policy=policy,
+            payoffs=(success, failure),
+            initial="prepared",
+            prepared_name=incumbent,
+            committed_name=pushed,
+            stop=stop,
+        )
+        values = {"n_committed": jnp.asarray(ks[selected], jnp.int32)}
+        chunk = min(replicas, CHUNK // 4)
+        result = sweep(key, game, values, replicas, horizon_rounds * n_agents, n_agents, chunk_size=chunk)
+        share[selected] = _held_share(result.observations, pushed, n_agents).mean(axis=1)
+        flip_fraction[selected] = result.summary["flipped"].mean(axis=1)
     return {
         "share": share,
         "flipped": np.all(share[:, -FLIP_LAST_ROUNDS:] >= FLIP_THRESHOLD, axis=1),
-        "flip_fraction": result.summary["flipped"].mean(axis=1),
+        "flip_fraction": flip_fraction,
     }
+
+
+def _held_share(observations: dict, pushed: int, n_agents: int) -> np.ndarray:
+    """``(..., rounds)`` share of ``pushed`` among the non-committed agents' choices per population round, a round
+    with fewer than N interactions (the run stopped) replaced by the last complete round's share."""
+    free = observations["free_choices"]  # (..., rounds, W)
+    share = free[..., pushed] / np.maximum(free.sum(axis=-1), 1)
+    played = np.diff(observations["interactions"], axis=-1, prepend=0)
+    for r in range(1, share.shape[-1]):
+        share[..., r] = np.where(played[..., r] < n_agents, share[..., r - 1], share[..., r])
+    return share
 
 
 def compare(

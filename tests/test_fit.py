@@ -1,0 +1,251 @@
+"""Fitting policies to LLM logs: likelihood against a pure-Python reference, gradients, parameter recovery, held-out
+scores, predictions, the ``fit`` command (synthetic logs in the published schema; the real logs when present)."""
+
+import argparse
+import json
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxconv import cli_fit
+from jaxconv.data import load_logs, tidy_dataset
+from jaxconv.data.synthetic import dumps, game_file_name, simulate_run
+from jaxconv.estimate import (
+    choice_data,
+    choice_log_probs,
+    compare,
+    fit_choices,
+    log_likelihood,
+    lookup_table,
+    predict_baseline,
+)
+from jaxconv.estimate.fit import SOFTMAX
+from jaxconv.policies import SoftmaxSurrogate
+from tests.reference_memory import policy_probabilities
+from tests.stats import assert_means_agree, assert_proportion
+
+NAMES = ["Q", "M"]
+N_AGENTS, MEMORY, K = 10, 5, 3
+TRUE = {
+    "bias": [-0.2, 0.2],
+    "win_stay": 1.5,
+    "lose_shift": 1.0,
+    "own_weight": 0.5,
+    "partner_weight": 0.8,
+    "recency": 0.5,
+}
+REFERENCE = {"kind": "softmax", **TRUE}
+
+
+def true_policy() -> SoftmaxSurrogate:
+    return SoftmaxSurrogate(jnp.asarray(TRUE["bias"]), **{k: v for k, v in TRUE.items() if k != "bias"})
+
+
+def reference_choice(own, partner, payoff, names, rng):
+    """The true softmax policy for ``jaxconv.data.synthetic``: the bias belongs to a name, whatever the file's
+    order of names."""
+    player = {
+        "my_history": [NAMES.index(n) for n in own],
+        "partner_history": [NAMES.index(n) for n in partner],
+        "outcome": payoff,
+    }
+    return NAMES[rng.choice(len(NAMES), p=policy_probabilities(player, MEMORY, len(NAMES), REFERENCE))]
+
+
+def _write(folder, name, runs):
+    (folder / name).write_bytes(dumps(runs))
+
+
+@pytest.fixture(scope="module")
+def logs_folder(tmp_path_factory):
+    """A baseline file (names Q, M; 150 runs) and a committed-minority file listing the names as M, Q (incumbent M,
+    3 agents committed to Q; 30 runs of at most 30 rounds), simulated with the true policy."""
+    rng = np.random.default_rng(7)
+    folder = tmp_path_factory.mktemp("logs")
+    sizes = {"n_agents": N_AGENTS, "memory": MEMORY}
+    simulate = {"policy": reference_choice, **sizes}
+    baseline = {r: simulate_run(rng, names=NAMES, max_interactions=200 * N_AGENTS, **simulate) for r in range(150)}
+    _write(folder, game_file_name("synth", "game", NAMES, **sizes), baseline)
+    swap = ["M", "Q"]
+    committed = {
+        r: simulate_run(rng, names=swap, committed=K, initial=0, max_interactions=30 * N_AGENTS, **simulate)
+        for r in range(30)
+    }
+    _write(folder, game_file_name("synth", "committed", swap, committed=K, **sizes), committed)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def logs(logs_folder):
+    return load_logs(logs_folder)
+
+
+@pytest.fixture(scope="module")
+def data(logs):
+    return choice_data(tidy_dataset(logs), NAMES)
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    return fit_choices(data, bootstrap=12, seed=1)
+
+
+def _reference_log_probs(log, policy: dict) -> list[float]:
+    """Log-probability of every non-committed choice of every run of ``log``, in order, from histories kept the
+    way the published code keeps them (prepared rounds first in a committed-minority file)."""
+    code = {name: NAMES.index(name) for name in log.names}
+    out = []
+    for run in log.runs:
+        prepared = [code[log.meta.incumbent]] * MEMORY if log.meta.incumbent else []
+        history = {
+            a: {"my_history": list(prepared), "partner_history": list(prepared), "outcome": [100] * len(prepared)}
+            for a in range(1, N_AGENTS + 1)
+        }
+        for (p1, p2), (a1, a2) in zip(run.players.tolist(), run.answers.tolist(), strict=True):
+            for me, mine in ((p1, a1), (p2, a2)):
+                if me not in run.committed_agents:
+                    out.append(math.log(policy_probabilities(history[me], MEMORY, len(NAMES), policy)[code[mine]]))
+            payoff = 100 if a1 == a2 else -50
+            for me, mine, theirs in ((p1, a1, a2), (p2, a2, a1)):
+                history[me]["my_history"].append(code[mine])
+                history[me]["partner_history"].append(code[theirs])
+                history[me]["outcome"].append(payoff)
+    return out
+
+
+def test_likelihood_matches_a_pure_python_reference(logs, data):
+    jaxconv_log_probs = np.asarray(choice_log_probs(true_policy(), data))
+    reference = [
+        p
+        for log in sorted(logs.files, key=lambda f: data.files.index(f.name))
+        for p in _reference_log_probs(log, REFERENCE)
+    ]
+    assert len(reference) == data.n_choices
+    np.testing.assert_allclose(jaxconv_log_probs, reference, rtol=1e-5, atol=1e-5)
+    assert float(log_likelihood(true_policy(), data)) == pytest.approx(np.mean(reference), abs=1e-5)
+
+
+def test_lookup_table_matches_the_reference_lookup(logs, data):
+    table = lookup_table(data, depth=2, smoothing=0.5)
+    policy = {"kind": "lookup", "depth": 2, "table": np.asarray(table.probabilities).tolist()}
+    reference = [
+        p
+        for log in sorted(logs.files, key=lambda f: data.files.index(f.name))
+        for p in _reference_log_probs(log, policy)
+    ]
+    np.testing.assert_allclose(np.asarray(choice_log_probs(table, data)), reference, rtol=1e-5, atol=1e-5)
+
+
+def test_gradient_matches_finite_differences(data):
+    raw = {
+        "bias": jnp.asarray([0.3, -0.1]),
+        "win_stay": jnp.float32(0.7),
+        "lose_shift": jnp.float32(-0.4),
+        "own_weight": jnp.float32(0.2),
+        "partner_weight": jnp.float32(1.1),
+        "recency_logit": jnp.float32(0.5),
+    }
+
+    def mean_log_likelihood(r):
+        return log_likelihood(SOFTMAX.policy(r), data)
+
+    gradient = jax.grad(mean_log_likelihood)(raw)
+    step = 1e-2
+    for name, value in raw.items():
+        for i in np.ndindex(value.shape):
+            up = raw | {name: value.at[i].add(step)}
+            down = raw | {name: value.at[i].add(-step)}
+            numeric = (float(mean_log_likelihood(up)) - float(mean_log_likelihood(down))) / (2 * step)
+            assert float(gradient[name][i]) == pytest.approx(numeric, abs=2e-4), name
+
+
+def test_parameters_recovered_within_the_bootstrap_spread(fitted):
+    parameters = fitted.report["parameters"]
+    checks = [(f"bias[{n}]", parameters["bias"][n], TRUE["bias"][i]) for i, n in enumerate(NAMES)]
+    checks += [(name, parameters[name], TRUE[name]) for name in TRUE if name != "bias"]
+    for label, stats, truth in checks:
+        assert stats["identified"], label
+        assert 0 < stats["sd"] < 0.3, (label, stats)
+        assert abs(stats["estimate"] - truth) < 3 * stats["sd"], (label, stats, truth)
+        assert stats["sd"] / 3 < stats["laplace_sd"] < 3 * stats["sd"], (label, stats)
+    assert fitted.report["bootstrap"] == {"resamples": 12, "converged": 12}
+
+
+def test_held_out_likelihood_ranks_the_policies(fitted, data):
+    scores = fitted.report["log_likelihood_per_choice"]
+    truth = float(log_likelihood(true_policy(), data))
+    assert scores["uniform"]["held_out"] == pytest.approx(-math.log(2))
+    assert truth > scores["uniform"]["held_out"] + 0.1
+    assert scores["softmax"]["held_out"] == pytest.approx(truth, abs=0.01)
+    for other in ("uniform", "best-response", "lookup_depth_1", "lookup_depth_2"):
+        assert scores["softmax"]["held_out"] > scores[other]["held_out"], other
+    assert scores["softmax"]["train"] >= scores["softmax"]["held_out"]
+    assert all(score.get("converged", True) for score in scores.values())
+
+
+def test_predicted_outcomes_of_the_true_policy_match_the_simulated_logs(logs, data):
+    """The logs were simulated with the true policy by jaxconv.data.synthetic: MemoryGame replicas of it must
+    reproduce their winners and stop times within the sampling error."""
+    replicas = 512
+    out = compare(true_policy(), logs.files, data.names, data.memory, data.payoffs, replicas, jax.random.key(3))
+    (baseline,) = out["baseline"]
+    observed, predicted = baseline["observed"], baseline["predicted"]
+    assert sum(predicted["winners"].values()) == replicas
+    assert predicted["stopped_fraction"] == 1.0
+    assert_proportion(observed["winners"]["M"], observed["runs"], predicted["winner_share"]["M"], "P(M wins)")
+    observed_stops = [run.n_interactions / N_AGENTS for run in logs.file(baseline["file"]).runs]
+    assert observed["stop_rounds"]["mean"] == pytest.approx(np.mean(observed_stops))
+    simulated = predict_baseline(true_policy(), N_AGENTS, 2, MEMORY, data.payoffs, replicas, jax.random.key(4))
+    assert_means_agree(observed_stops, simulated["stop_rounds"], "stop time")
+    (tipping,) = out["tipping"]
+    assert (tipping["incumbent"], tipping["pushed"], tipping["n_agents"]) == ("M", "Q", N_AGENTS)
+    assert set(tipping["predicted"]["flipped"]) == {str(k) for k in range(K + 1)}
+    assert tipping["predicted"]["flipped"]["0"] is False
+    assert tipping["observed"]["flipped"] == {str(K): tipping["predicted"]["flipped"][str(K)]}
+
+
+def test_fit_command(logs_folder):
+    parser = argparse.ArgumentParser()
+    cli_fit.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["fit", str(logs_folder), "--names", "M,Q", "--bootstrap", "2", "--replicas", "0"])
+    result = cli_fit.run(args)
+    json.dumps(result)
+    (group,) = result["models"]["synth"]["groups"]
+    assert group["names"] == ["M", "Q"] and group["n_choices"] > 10_000
+    assert group["parameters"]["bias"]["M"]["estimate"] > 0  # the name's bias, whatever the order asked
+    assert "prediction" not in group
+    assert "bias[M]" in cli_fit.text(result)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"names": ["Q", "Z"]}, "'Q,Z'"),
+        ({"policy": "lookup"}, "'lookup'"),
+        ({"replicas": -1}, "-1"),
+        ({"bootstrap": -2}, "-2"),
+    ],
+)
+def test_fit_errors_name_the_bad_value(logs_folder, options, message):
+    with pytest.raises(ValueError, match=message):
+        cli_fit.fit_path(logs_folder, **({"bootstrap": 0, "replicas": 0} | options))
+
+
+def test_parse_names():
+    assert cli_fit.parse_names("Q, M") == ["Q", "M"]
+    for bad in ("Q", "Q,,M", "Q,Q"):
+        with pytest.raises(ValueError, match=repr(bad)):
+            cli_fit.parse_names(bad)
+
+
+@pytest.mark.data
+def test_real_logs_fit(ai_norms_dir):
+    result = cli_fit.fit_path(ai_norms_dir / "claude_data.zip", names=["Q", "M"], bootstrap=2, replicas=0)
+    (group,) = result["models"]["claude"]["groups"]
+    assert group["n_runs"] > 100 and group["names"] == ["Q", "M"]
+    scores = group["log_likelihood_per_choice"]
+    assert scores["softmax"]["held_out"] > scores["best-response"]["held_out"] > scores["uniform"]["held_out"]
+    assert result["models"]["claude"]["tidy_mismatches"] == 0
