@@ -20,7 +20,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxconv.data.logs import LogFile
-from jaxconv.data.summary import FLIP_LAST_ROUNDS, FLIP_THRESHOLD, HORIZON_ROUNDS, critical_masses, summarize_file
+from jaxconv.data.summary import (
+    FLIP_LAST_ROUNDS,
+    FLIP_THRESHOLD,
+    HORIZON_ROUNDS,
+    critical_masses,
+    flip_outcome,
+    summarize_file,
+)
 from jaxconv.engine import ensemble, sweep
 from jaxconv.games.memory import MemoryGame
 from jaxconv.policies import Policy
@@ -161,6 +168,14 @@ def compare(
         ks = list(range(max(observed) + 1))
         key, sub = jax.random.split(key)
         n = series["n_agents"]
+        runs_by_k: dict[int, list] = {}
+        for log in logs:
+            if log.name in series["files"]:
+                runs_by_k.setdefault(log.meta.committed, []).extend(log.runs)
+        observed_share = {
+            k: flip_outcome(runs, series["pushed"], n, horizon_rounds)["last_rounds_share"]
+            for k, runs in sorted(runs_by_k.items())
+        }
         inc, push = index[series["incumbent"]], index[series["pushed"]]
         predicted = predict_tipping(
             policy, n, len(names), memory, payoffs, inc, push, ks, replicas, sub, horizon_rounds
@@ -174,6 +189,8 @@ def compare(
                 "files": series["files"],
                 "observed": {
                     "flipped": {str(k): v for k, v in observed.items()},
+                    "runs": {str(k): len(runs) for k, runs in sorted(runs_by_k.items())},
+                    "last_rounds_share": {str(k): v for k, v in observed_share.items()},
                     "critical_k": series["critical_k"],
                     "critical_fraction": series["critical_fraction"],
                 },
