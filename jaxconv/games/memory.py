@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxconv.data.summary import FLIP_THRESHOLD
+from jaxconv.games.base import Game, check_choice, check_int
 from jaxconv.games.naming import committed_count
 from jaxconv.policies import BestResponse, Policy, memory_view, sample
 from jaxconv.schedules import Schedule, schedule_from_name
@@ -69,7 +70,7 @@ class MemoryState(eqx.Module):
     consensus_time: jax.Array  # first time of consensus, -1 until then
 
 
-class MemoryGame(eqx.Module):
+class MemoryGame(Game):
     """A memory-window coordination game on a graph. Sizes and variants are static; payoffs, ``n_committed``,
     the names and the policy's parameters are arrays, so sweeping them does not recompile."""
 
@@ -82,8 +83,6 @@ class MemoryGame(eqx.Module):
     stop: str | None = eqx.field(static=True)
     stop_window: int = eqx.field(static=True)
     policy: Policy
-    schedule: Schedule
-    graph: Graph
     payoffs: jax.Array  # (2,) float32: success, failure
     n_committed: jax.Array
     committed_name: jax.Array
@@ -109,16 +108,16 @@ class MemoryGame(eqx.Module):
         schedule: Schedule | str = "pairs",
         graph: Graph | None = None,
     ):
-        _check_int("n_agents", n_agents, low=2)
-        _check_int("n_names (W)", n_names, low=2)
-        _check_int("memory (H)", memory, low=1)
-        _check_choice("update", update, ("both", "hearer"))
-        _check_choice("initial", initial, ("empty", "prepared"))
-        _check_choice("placement", placement, ("first", "random"))
-        _check_choice("stop", stop, ("successes", "consensus", None))
+        check_int("n_agents", n_agents, low=2)
+        check_int("n_names (W)", n_names, low=2)
+        check_int("memory (H)", memory, low=1)
+        check_choice("update", update, ("both", "hearer"))
+        check_choice("initial", initial, ("empty", "prepared"))
+        check_choice("placement", placement, ("first", "random"))
+        check_choice("stop", stop, ("successes", "consensus", None))
         if committed_fraction is not None:
             committed = committed_count(n_agents, committed_fraction, "converted")
-        _check_int("committed", committed, low=0)
+        check_int("committed", committed, low=0)
         stop_window = 3 * n_agents if stop_window is None else stop_window
         self.n_agents = n_agents
         self.n_names = n_names
@@ -138,7 +137,7 @@ class MemoryGame(eqx.Module):
         if self.graph.n_nodes != n_agents:
             raise ValueError(f"graph has {self.graph.n_nodes} nodes but the game has n_agents={n_agents}")
         self.schedule.check(self.graph)
-        _check_int("stop_window", stop_window, low=self.interactions_per_step)
+        check_int("stop_window", stop_window, low=self.interactions_per_step)
         if self.payoffs.shape != (2,) or not np.all(np.isfinite(self.payoffs)):
             raise ValueError(f"payoffs must be two finite numbers (success, failure), got {payoffs!r}")
         for name in ("n_committed", "committed_name", "prepared_name"):
@@ -154,15 +153,6 @@ class MemoryGame(eqx.Module):
             raise ValueError(f"{name} must be in [0, W={self.n_names}), got {value.tolist()}")
 
     # ----- sizes --------------------------------------------------------------------------------------------
-    @property
-    def words_per_step(self) -> int:
-        """Random uint32 words one step consumes."""
-        return self.schedule.words_per_step(self.graph)
-
-    @property
-    def interactions_per_step(self) -> int:
-        return self.schedule.pairs_per_step(self.graph)
-
     # ----- dynamics -----------------------------------------------------------------------------------------
     def init(self, key: jax.Array) -> MemoryState:
         """Empty or prepared memories; ``key`` places the committed agents when ``placement="random"``."""
@@ -337,16 +327,6 @@ def _one_hot(names: jax.Array, n_names: int) -> jax.Array:
 def _first(time: jax.Array, happens: jax.Array, now: jax.Array) -> jax.Array:
     """Latch the first time an event happens."""
     return jnp.where((time < 0) & happens, now, time)
-
-
-def _check_int(label, value, low):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{label} must be an integer >= {low}, got {value!r}")
-
-
-def _check_choice(label, value, choices):
-    if value not in choices:
-        raise ValueError(f"unknown {label} {value!r}; choose one of {list(choices)}")
 
 
 __all__ = ["MemoryGame", "MemoryState", "best_response_game"]

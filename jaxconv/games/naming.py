@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxconv import bitset
+from jaxconv.games.base import Game, check_choice, check_int
 from jaxconv.schedules import RandomPairs, Schedule, schedule_from_name
 from jaxconv.topology import Graph, complete
 
@@ -42,7 +43,7 @@ class NamingState(eqx.Module):
     consensus_time: jax.Array  # interaction count at which consensus was reached, -1 until seen
 
 
-class NamingGame(eqx.Module):
+class NamingGame(Game):
     """A naming game on a graph. Sizes and variants are static; ``beta``, ``n_committed`` (converted mode) and the
     names are arrays, so sweeping them does not recompile."""
 
@@ -53,8 +54,6 @@ class NamingGame(eqx.Module):
     committed_mode: str = eqx.field(static=True)
     initial: str = eqx.field(static=True)
     n_bits: int = eqx.field(static=True)
-    schedule: Schedule
-    graph: Graph
     beta: jax.Array
     n_committed: jax.Array
     committed_name: jax.Array
@@ -76,19 +75,19 @@ class NamingGame(eqx.Module):
         schedule: Schedule | str = "pairs",
         graph: Graph | None = None,
     ):
-        _check_int("n_agents", n_agents, low=2)
+        check_int("n_agents", n_agents, low=2)
         if vocabulary != "open":
-            _check_int("vocabulary (number of names W)", vocabulary, low=1)
-        _check_choice("empty_speaker", empty_speaker, ("keeps", "forgets"))
-        _check_choice("committed_mode", committed_mode, ("added", "converted"))
-        _check_choice("initial", initial, ("empty", "prepared"))
+            check_int("vocabulary (number of names W)", vocabulary, low=1)
+        check_choice("empty_speaker", empty_speaker, ("keeps", "forgets"))
+        check_choice("committed_mode", committed_mode, ("added", "converted"))
+        check_choice("initial", initial, ("empty", "prepared"))
         if vocabulary == "open" and empty_speaker == "forgets":
             raise ValueError("empty_speaker='forgets' needs a finite pool of names; an inventor keeps its new word")
         if not 0.0 <= float(beta) <= 1.0:
             raise ValueError(f"beta must be in [0, 1], got {beta}")
         if committed_fraction is not None:
             committed = committed_count(n_agents, committed_fraction, committed_mode)
-        _check_int("committed", committed, low=0)
+        check_int("committed", committed, low=0)
         if committed > n_agents:
             raise ValueError(f"committed must be at most n_agents={n_agents}, got {committed}")
         n_names = RESERVED_NAMES if vocabulary == "open" else vocabulary
@@ -133,15 +132,6 @@ class NamingGame(eqx.Module):
     @property
     def n_words(self) -> int:
         return bitset.n_words(self.n_bits)
-
-    @property
-    def words_per_step(self) -> int:
-        """Random uint32 words one step consumes."""
-        return self.schedule.words_per_step(self.graph)
-
-    @property
-    def interactions_per_step(self) -> int:
-        return self.schedule.pairs_per_step(self.graph)
 
     def is_committed(self) -> jax.Array:
         """``(n_population,) bool``: agents 0 .. n_committed-1."""
@@ -289,16 +279,6 @@ def committed_count(n_agents: int, fraction: float, mode: str) -> int:
 def _uniform_index(u: jax.Array, n) -> jax.Array:
     """``floor(u * n)`` for u uniform in [0, 1), kept below n against float rounding."""
     return jnp.minimum((u * n).astype(jnp.int32), jnp.maximum(n, 1) - 1)
-
-
-def _check_int(label, value, low):
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{label} must be an integer >= {low}, got {value!r}")
-
-
-def _check_choice(label, value, choices):
-    if value not in choices:
-        raise ValueError(f"unknown {label} {value!r}; choose one of {list(choices)}")
 
 
 __all__ = ["NamingGame", "NamingState", "RandomPairs", "committed_count"]
