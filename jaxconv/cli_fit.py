@@ -76,11 +76,11 @@ def fit_path(
     import jax
 
     from jaxconv.data import load_logs, tidy_dataset
-    from jaxconv.estimate.fit import family, fit_choices
+    from jaxconv.estimate.fit import check_settings, fit_choices
     from jaxconv.estimate.likelihood import GAME_KINDS, choice_data, name_groups
     from jaxconv.estimate.predict import compare
 
-    family(policy)
+    check_settings(policy, bootstrap, folds)
     if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
         raise ValueError(f"replicas must be an integer >= 0, got {replicas!r}")
     if not Path(path).exists():
@@ -104,13 +104,16 @@ def fit_path(
     found = set()
     for model, logs in models.items():
         tidy = tidy_dataset(logs)
-        groups = []
+        groups, not_fitted = [], []
         for (name_set, memory), files in name_groups(tidy).items():
             found.add(",".join(tidy.names[files[0]]))
             if names is not None and name_set != frozenset(names):
                 continue
             order = names or tidy.names[files[0]]
             data = choice_data(tidy, order, memory)
+            if data.n_runs < 2:
+                not_fitted.append({"names": list(order), "memory": memory, "reason": "fewer than 2 runs"})
+                continue
             fitted = fit_choices(data, policy, bootstrap=bootstrap, folds=folds, seed=seed)
             group = fitted.report
             if replicas:
@@ -118,8 +121,12 @@ def fit_path(
                 in_group = [log for log in logs if log.name in data.files]
                 group["prediction"] = compare(fitted.policy, in_group, data.names, memory, data.payoffs, replicas, sub)
             groups.append(group)
-        if groups:
-            out["models"][model] = {"groups": groups, "tidy_mismatches": len(tidy.mismatches)}
+        if groups or not_fitted:
+            out["models"][model] = {
+                "groups": groups,
+                "not_fitted": not_fitted,
+                "tidy_mismatches": len(tidy.mismatches),
+            }
     if not out["models"]:
         raise ValueError(f"no game file has exactly the names {','.join(names)!r}; found {sorted(found)}")
     return out

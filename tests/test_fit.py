@@ -191,6 +191,7 @@ def test_predicted_outcomes_of_the_true_policy_match_the_simulated_logs(logs, da
     reproduce their winners and stop times within the sampling error."""
     replicas = 512
     out = compare(true_policy(), logs.files, data.names, data.memory, data.payoffs, replicas, jax.random.key(3))
+    json.dumps(out)
     (baseline,) = out["baseline"]
     observed, predicted = baseline["observed"], baseline["predicted"]
     assert sum(predicted["winners"].values()) == replicas
@@ -227,6 +228,7 @@ def test_fit_command(logs_folder):
         ({"policy": "lookup"}, "'lookup'"),
         ({"replicas": -1}, "-1"),
         ({"bootstrap": -2}, "-2"),
+        ({"folds": 1}, "folds must be an integer >= 2, got 1"),
     ],
 )
 def test_fit_errors_name_the_bad_value(logs_folder, options, message):

@@ -21,7 +21,8 @@ the parameters the data do constrain (its weight per choice is 1 / (2 sd^2 n_cho
 about ``PRIOR_SD`` or more for a parameter the data leave free (``identified`` False).
 
 Every fit is a weighting of runs (:mod:`jaxconv.estimate.likelihood`), so the full-data fit, the K held-out folds
-and the B bootstrap resamples are one vmapped optimisation:
+and the B bootstrap resamples run one compiled optimiser on different weights (the folds and resamples start from
+the full-data estimate):
 
 - held-out log-likelihood: K-fold over runs, stratified by file (each file's runs shuffled and dealt to the folds in
   turn); each fold is fitted on the other runs and scored on its own; per choice = total held-out log-likelihood
@@ -97,6 +98,15 @@ def family(name: str) -> Family:
     if name not in FAMILIES:
         raise ValueError(f"unknown policy {name!r}; choose one of {list(FAMILIES)}")
     return FAMILIES[name]
+
+
+def check_settings(policy: str, bootstrap: int, folds: int) -> Family:
+    """The family called ``policy``, after checking the numbers of resamples (>= 0) and folds (>= 2); ValueError
+    naming the bad value."""
+    for label, value, low in (("bootstrap", bootstrap, 0), ("folds", folds, 2)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{label} must be an integer >= {low}, got {value!r}")
+    return family(policy)
 
 
 # ----- optimisation ---------------------------------------------------------------------------------------------
@@ -262,11 +272,7 @@ def fit_choices(
 ) -> GroupFit:
     """Fit ``policy`` (a family name) to ``data`` with bootstrap uncertainty; train and held-out log-likelihood per
     choice of every family, the uniform policy and lookup tables of each depth (module docstring)."""
-    main = family(policy)
-    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0:
-        raise ValueError(f"bootstrap must be an integer >= 0, got {bootstrap!r}")
-    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
-        raise ValueError(f"folds must be an integer >= 2, got {folds!r}")
+    main = check_settings(policy, bootstrap, folds)
     rng = np.random.default_rng(seed)
     fold = fold_of_runs(data, folds, rng)
     n_folds = int(fold.max()) + 1
@@ -354,6 +360,7 @@ __all__ = [
     "Fits",
     "GroupFit",
     "bootstrap_weights",
+    "check_settings",
     "family",
     "fit_choices",
     "fit_runs",

@@ -65,10 +65,6 @@ class ChoiceData:
     def n_runs(self) -> int:
         return len(self.run_file)
 
-    def choices_per_run(self) -> np.ndarray:
-        """``(n_runs,)`` number of choices of each run."""
-        return np.bincount(self.run, minlength=self.n_runs)
-
 
 def name_groups(tidy: TidyData) -> dict[tuple[frozenset, int], list[int]]:
     """Game files of ``tidy`` (indices) grouped by (set of names, H), in file order. A file's names are its file
