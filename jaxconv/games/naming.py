@@ -191,7 +191,8 @@ class NamingGame(Game):
         after_s, after_h, success = jax.vmap(self.interact)(
             speakers, before_s, before_h, speakers < self.n_committed, hearers < self.n_committed, uniforms
         )
-        inventories = state.inventories.at[speakers].set(after_s).at[hearers].set(after_h)
+        rows = jnp.concatenate([speakers, hearers])  # disjoint within a step: one scatter writes both roles
+        inventories = state.inventories.at[rows].set(jnp.concatenate([after_s, after_h]), unique_indices=True)
 
         sizes_before = jax.vmap(bitset.size)(jnp.concatenate([before_s, before_h]))
         sizes_after = jax.vmap(bitset.size)(jnp.concatenate([after_s, after_h]))
