@@ -10,10 +10,13 @@ import numpy as np
 from jaxconv.devices import use_cpu_cores
 
 
-def arguments(description: str) -> argparse.Namespace:
-    """``--quick`` (small sizes, for CI), ``--seed``, ``--out`` (folder for the PNG and JSON)."""
+def arguments(description: str, extra=None) -> argparse.Namespace:
+    """``--quick`` (small sizes, for CI), ``--seed``, ``--out`` (folder for the PNG and JSON); ``extra(parser)``
+    adds a script's own options."""
     use_cpu_cores()
     parser = argparse.ArgumentParser(description=description)
+    if extra is not None:
+        extra(parser)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run in seconds")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("results"), help="output folder (default results/)")

@@ -11,8 +11,6 @@ filled = flipped by the paper's criterion) vs predicted (lines), one colour per 
 Logs folder: ``--data PATH`` (default ../shared/data/ai-norms beside the repository).
 """
 
-import argparse
-import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -25,17 +23,16 @@ DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ai-norm
 
 
 def main():
-    data_option = argparse.ArgumentParser(add_help=False)
-    data_option.add_argument("--data", type=Path, default=DATA, help="folder or zip of logs")
-    known, rest = data_option.parse_known_args()
-    sys.argv = sys.argv[:1] + rest
-    args = arguments(__doc__)
+    args = arguments(
+        __doc__,
+        extra=lambda parser: parser.add_argument("--data", type=Path, default=DATA, help="folder or zip of logs"),
+    )
     bootstrap, replicas = (4, 256) if args.quick else (50, 10_000)
-    result = fit_path(known.data, bootstrap=bootstrap, replicas=replicas, seed=args.seed)
+    result = fit_path(args.data, bootstrap=bootstrap, replicas=replicas, seed=args.seed)
 
     models = result["models"]
     figure, axes = plt.subplots(len(models), 3, figsize=(16, 4.2 * len(models)), squeeze=False)
-    numbers = {"source": str(known.data), "bootstrap": bootstrap, "replicas": replicas, "models": {}}
+    numbers = {"source": str(args.data), "bootstrap": bootstrap, "replicas": replicas, "models": {}}
     for row, (model, entry) in zip(axes, models.items(), strict=True):
         groups = entry["groups"]
         two = _baseline_group(groups, lambda w: w == 2)
