@@ -255,9 +255,7 @@ def barabasi_albert(n: int, m: int, seed: int) -> NeighbourGraph:
     return _build(n, _edge_array(graph), "barabasi_albert", allow_disconnected=False)
 
 
-def watts_strogatz(
-    n: int, k: int, p: float, seed: int, *, allow_disconnected: bool = False
-) -> NeighbourGraph:
+def watts_strogatz(n: int, k: int, p: float, seed: int, *, allow_disconnected: bool = False) -> NeighbourGraph:
     """Watts-Strogatz small world: ring(n, k) with each edge rewired with probability p (k even, k < n).
 
     Raises ValueError if rewiring leaves isolated nodes (or a disconnected graph, unless allow_disconnected).
@@ -301,9 +299,7 @@ def from_networkx(graph: nx.Graph, *, allow_disconnected: bool = False) -> Neigh
     if not isinstance(graph, nx.Graph):
         raise ValueError(f"expected a networkx graph, got {type(graph).__name__}")
     if graph.is_directed():
-        raise ValueError(
-            f"directed graphs are not supported, got {type(graph).__name__}; call .to_undirected()"
-        )
+        raise ValueError(f"directed graphs are not supported, got {type(graph).__name__}; call .to_undirected()")
     n = _check_int("n", graph.number_of_nodes(), 2)
     loops = list(nx.nodes_with_selfloops(graph))
     if loops:

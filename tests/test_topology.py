@@ -30,9 +30,7 @@ def z_scores(counts: np.ndarray, total: np.ndarray, p: np.ndarray) -> np.ndarray
 @pytest.mark.parametrize("n", [1, 2, 3, 7, 256, 1000, 99991, 2**31 - 1])
 def test_take_int_exact_values(n):
     rng = np.random.default_rng(n)
-    words = np.concatenate([[0, 1, n - 1, n, 2**31, 2**32 - 1], rng.integers(0, 2**32, 200)]).astype(
-        np.uint32
-    )
+    words = np.concatenate([[0, 1, n - 1, n, 2**31, 2**32 - 1], rng.integers(0, 2**32, 200)]).astype(np.uint32)
     value, rest = take_int(jnp.asarray(words), n)
     assert value.dtype == jnp.int32 and rest.dtype == jnp.float32
     for w, v, r in zip(words.tolist(), np.asarray(value).tolist(), np.asarray(rest).tolist(), strict=True):
