@@ -181,8 +181,7 @@ def _run(key, game, swept, n_replicas, n_steps, record_every, until_done, chunk_
         saved = store.load(index)
         if saved is None:
             chunk_keys = keys[start : start + chunk]
-            padded = jnp.concatenate([chunk_keys, jnp.repeat(chunk_keys[-1:], chunk - len(chunk_keys), axis=0)])
-            out = jax.device_get(runner(chunk)(_shard(padded), eqx.filter(game, eqx.is_array)))
+            out = jax.device_get(runner(chunk)(_sharded_padded(chunk_keys, chunk), eqx.filter(game, eqx.is_array)))
             n_real = len(chunk_keys)
             saved = jax.tree.map(lambda x, n=n_real: x[:n], out)
             store.save(index, saved)
@@ -228,9 +227,12 @@ def _build_runner(static, swept, n_steps, record_every, until_done, chunk, n_dev
     return jax.jit(sharded)
 
 
-def _shard(keys):
+def _sharded_padded(keys, size: int):
+    """``keys`` padded to ``size`` (by repeating the last; the extra results are dropped) and sharded over the
+    local devices."""
+    padded = jnp.concatenate([keys, jnp.repeat(keys[-1:], size - len(keys), axis=0)])
     mesh = Mesh(np.array(jax.local_devices()), ("replicas",))
-    return jax.device_put(keys, NamedSharding(mesh, P("replicas")))
+    return jax.device_put(padded, NamedSharding(mesh, P("replicas")))
 
 
 def _round_up(n: int, multiple: int) -> int:
@@ -291,7 +293,7 @@ def timed_ensemble(key, game, n_replicas, n_steps, record_every=None, *, until_d
     check_steps(n_steps, record_every)
     chunk = _round_up(n_replicas, jax.local_device_count())
     keys = jax.random.split(key, n_replicas)
-    padded = _shard(jnp.concatenate([keys, jnp.repeat(keys[-1:], chunk - n_replicas, axis=0)]))
+    padded = _sharded_padded(keys, chunk)
     arrays = eqx.filter(game, eqx.is_array)
     start = time.perf_counter()
     compiled = compiled_runner(game, (), n_steps, record_every, until_done, chunk).lower(padded, arrays).compile()

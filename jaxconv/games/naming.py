@@ -23,7 +23,7 @@ import jax.numpy as jnp
 
 from jaxconv import bitset
 from jaxconv.games.base import Game, check_choice, check_int
-from jaxconv.schedules import RandomPairs, Schedule, schedule_from_name
+from jaxconv.schedules import Schedule, schedule_from_name
 from jaxconv.topology import Graph, complete
 
 RESERVED_NAMES = 2
@@ -282,4 +282,4 @@ def _uniform_index(u: jax.Array, n) -> jax.Array:
     return jnp.minimum((u * n).astype(jnp.int32), jnp.maximum(n, 1) - 1)
 
 
-__all__ = ["NamingGame", "NamingState", "RandomPairs", "committed_count"]
+__all__ = ["NamingGame", "NamingState", "committed_count"]
