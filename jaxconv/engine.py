@@ -224,7 +224,23 @@ def _build_runner(static, swept, n_steps, record_every, until_done, chunk, n_dev
     sharded = jax.shard_map(
         replicas, mesh=mesh, in_specs=(P("replicas"), P()), out_specs=P("replicas"), check_vma=False
     )
-    return jax.jit(sharded)
+    return jax.jit(sharded, compiler_options=_compiler_options())
+
+
+@lru_cache(maxsize=1)
+def _compiler_options() -> dict | None:
+    """XLA options for the runners. On CPU, XLA hands small float reductions (per agent: a memory game's sums over
+    H entries and maxima over W names) to YNNPACK library calls, which run them several times slower than XLA's
+    own fused loops (benchmarks/RESULTS.md), so runners compiled for CPU turn those library fusions off. None on
+    other backends, or if this jaxlib does not know the option."""
+    if jax.default_backend() != "cpu":
+        return None
+    options = {"xla_cpu_experimental_ynn_fusion_type": ""}
+    try:
+        jax.jit(jnp.negative, compiler_options=options).lower(jnp.float32(0)).compile()
+    except jax.errors.JaxRuntimeError:
+        return None
+    return options
 
 
 def _sharded_padded(keys, size: int):

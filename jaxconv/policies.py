@@ -1,9 +1,12 @@
 """How an agent of a memory game chooses a name from its memory.
 
-A policy is an equinox Module whose parameters are arrays (so they can be swept, fitted and differentiated) with
-one method, ``logits(view) -> (W,) log-probabilities``. The hard simulation draws a name from them with
-``sample(logits, u)`` (inverse CDF of one uniform); a relaxed evaluation can reuse the same function and the same
-uniforms. ``check(n_names, memory)`` validates the parameters against the game's sizes before anything is traced.
+A policy is an equinox Module whose parameters are arrays (so they can be swept, fitted and differentiated) that
+maps a view of an agent's memory to a distribution over the W names, as ``logits(view)`` (log-probabilities, for
+likelihoods and gradients) and ``probabilities(view)`` (for drawing). A policy writes its rule once, in the form
+natural to it, and inherits the other (``probabilities = exp(logits)`` or ``logits = log(probabilities)``). The
+hard simulation draws a name with ``sample(probabilities, u)`` (inverse CDF of one uniform); a relaxed evaluation
+can reuse the same function and the same uniforms. ``check(n_names, memory)`` validates the parameters against the
+game's sizes before anything is traced.
 
 A ``MemoryView`` holds an agent's memory as one-hot rows, most recent entry first, so that soft (probability)
 rows can be passed instead of one-hot ones without changing a policy.
@@ -38,12 +41,13 @@ def memory_view(own: jax.Array, partner: jax.Array, payoff: jax.Array, fill: jax
     )
 
 
-def sample(logits: jax.Array, u: jax.Array) -> jax.Array:
-    """Name drawn from ``(W,)`` log-probabilities by the inverse CDF of ``u`` in [0, 1) -> int32 scalar.
+def sample(probabilities: jax.Array, u: jax.Array) -> jax.Array:
+    """Name drawn from ``(W,)`` probabilities (or any non-negative weights) by the inverse CDF of ``u`` in [0, 1)
+    -> int32 scalar.
 
     A name of probability 0 is never drawn (the clamp only guards against rounding of ``u * total``). The CDF is
     a product with a triangular matrix, which XLA's CPU backend runs faster than a cumulative sum."""
-    p = jnp.exp(logits)
+    p = probabilities
     n_names = p.shape[0]
     cdf = p @ jnp.triu(jnp.ones((n_names, n_names), p.dtype))
     drawn = jnp.sum(cdf <= u * cdf[-1])
@@ -52,10 +56,21 @@ def sample(logits: jax.Array, u: jax.Array) -> jax.Array:
 
 
 class Policy(eqx.Module):
-    """Maps a ``MemoryView`` to ``(W,)`` log-probabilities of the names."""
+    """Maps a ``MemoryView`` to a distribution over the W names. Subclasses define ``logits`` or
+    ``probabilities`` (or both, when each has a better form) and inherit the other."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.logits is Policy.logits and cls.probabilities is Policy.probabilities:
+            raise TypeError(f"policy {cls.__name__} must define logits(view) or probabilities(view)")
 
     def logits(self, view: MemoryView) -> jax.Array:
-        raise NotImplementedError
+        """``(W,)`` log-probabilities of the names."""
+        return jnp.log(self.probabilities(view))
+
+    def probabilities(self, view: MemoryView) -> jax.Array:
+        """``(W,)`` probabilities of the names."""
+        return jnp.exp(self.logits(view))
 
     def check(self, n_names: int, memory: int) -> None:
         """Raise ValueError (one line, naming the value) if the parameters do not fit W names and memory H."""
@@ -64,9 +79,9 @@ class Policy(eqx.Module):
 class Uniform(Policy):
     """Every name with probability 1/W, whatever the memory."""
 
-    def logits(self, view):
+    def probabilities(self, view):
         n_names = view.own.shape[-1]
-        return jnp.full(n_names, -jnp.log(n_names))
+        return jnp.full(n_names, 1.0 / n_names)
 
 
 class BestResponse(Policy):
@@ -92,12 +107,17 @@ class BestResponse(Policy):
             score = score + self.payoff_weight * (view.payoff @ view.own)
         return score
 
-    def logits(self, view):
-        score = self.scores(view)
+    def probabilities(self, view):
         if self.sharpness is not None:
-            return jax.nn.log_softmax(self.sharpness * score)
-        best = score == score.max()
-        return jnp.where(best, -jnp.log(best.sum()), -jnp.inf)
+            return jnp.exp(self.logits(view))
+        score = self.scores(view)
+        best = (score == score.max()).astype(score.dtype)
+        return best / best.sum()
+
+    def logits(self, view):
+        if self.sharpness is None:
+            return jnp.log(self.probabilities(view))
+        return jax.nn.log_softmax(self.sharpness * self.scores(view))
 
     def check(self, n_names, memory):
         if self.payoff_weight is not None and not np.isfinite(float(self.payoff_weight)):
@@ -174,29 +194,29 @@ class SoftmaxSurrogate(Policy):
 class LookupTable(Policy):
     """``P(name | the last d interactions)`` read from a table.
 
-    ``probabilities`` has shape ``(W + 1,) * 2d + (W,)``: axes own choice, partner choice of the most recent
+    ``table`` has shape ``(W + 1,) * 2d + (W,)``: axes own choice, partner choice of the most recent
     interaction, then of the one before, ..., index W standing for an empty slot; the last axis is the
     distribution over names (rows sum to 1). d = 0 is a memory-free distribution; d <= H."""
 
-    probabilities: jax.Array
+    table: jax.Array
 
-    def __init__(self, probabilities):
-        self.probabilities = jnp.asarray(probabilities, jnp.float32)
+    def __init__(self, table):
+        self.table = jnp.asarray(table, jnp.float32)
 
     @property
     def depth(self) -> int:
-        return (self.probabilities.ndim - 1) // 2
+        return (self.table.ndim - 1) // 2
 
-    def logits(self, view):
-        table = self.probabilities
+    def probabilities(self, view):
+        table = self.table
         for h in range(self.depth):
             empty = 1.0 - view.filled[h]
             for names in (view.own[h], view.partner[h]):
                 table = jnp.tensordot(jnp.append(names, empty), table, axes=1)
-        return jnp.log(table)
+        return table
 
     def check(self, n_names, memory):
-        shape = self.probabilities.shape
+        shape = self.table.shape
         depth = (len(shape) - 1) // 2
         expected = (n_names + 1,) * (2 * depth) + (n_names,)
         if len(shape) % 2 == 0 or shape != expected:
@@ -205,7 +225,7 @@ class LookupTable(Policy):
             )
         if depth > memory:
             raise ValueError(f"lookup table reads the last {depth} interactions but the memory holds H={memory}")
-        table = np.asarray(self.probabilities, np.float64)
+        table = np.asarray(self.table, np.float64)
         if not np.all(table >= 0) or not np.allclose(table.sum(axis=-1), 1.0, atol=1e-5):
             raise ValueError("lookup table rows must be probabilities (>= 0, summing to 1 over the last axis)")
 

@@ -130,7 +130,7 @@ def test_likelihood_matches_a_pure_python_reference(logs, data):
 
 def test_lookup_table_matches_the_reference_lookup(logs, data):
     table = lookup_table(data, depth=2, smoothing=0.5)
-    policy = {"kind": "lookup", "depth": 2, "table": np.asarray(table.probabilities).tolist()}
+    policy = {"kind": "lookup", "depth": 2, "table": np.asarray(table.table).tolist()}
     reference = [
         p
         for log in sorted(logs.files, key=lambda f: data.files.index(f.name))

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxconv.policies import BestResponse, LookupTable, SoftmaxSurrogate, Uniform, memory_view, sample
+from jaxconv.policies import BestResponse, LookupTable, Policy, SoftmaxSurrogate, Uniform, memory_view, sample
 from tests.reference_memory import policy_probabilities
 
 PAYOFFS = (100.0, -50.0)
@@ -146,11 +146,39 @@ def test_inverse_cdf_sampling():
     are never drawn, not even for u just below 1."""
     p = jnp.array([0.0, 0.2, 0.0, 0.5, 0.3, 0.0])
     grid = (jnp.arange(10_000) + 0.5) / 10_000
-    drawn = jax.vmap(sample, in_axes=(None, 0))(jnp.log(p), grid)
+    drawn = jax.vmap(sample, in_axes=(None, 0))(p, grid)
     assert drawn.dtype == jnp.int32
     np.testing.assert_allclose(np.bincount(drawn, minlength=6) / 10_000, p, atol=2e-4)
     edges = jnp.array([0.0, 0.2 - 2**-24, 0.2, 1 - 2**-24])
-    np.testing.assert_array_equal(jax.vmap(sample, in_axes=(None, 0))(jnp.log(p), edges), [1, 1, 3, 4])
+    np.testing.assert_array_equal(jax.vmap(sample, in_axes=(None, 0))(p, edges), [1, 1, 3, 4])
+    unnormalised = jax.vmap(sample, in_axes=(None, 0))(10 * p, grid)  # weights need not sum to 1
+    np.testing.assert_array_equal(unnormalised, drawn)
+
+
+def test_probabilities_and_logits_agree():
+    """Each policy writes its rule once and inherits the other form: exp(logits) == probabilities."""
+    view = memory_view(
+        jnp.array([0, 1, 2, 2, 1]), jnp.array([2, 1, 1, 2, 0]), jnp.array([100.0, -50, -50, 100, -50]), 4, 3
+    )
+    table = np.random.default_rng(0).dirichlet(np.ones(3), size=(4, 4))
+    policies = [
+        Uniform(),
+        BestResponse(),
+        BestResponse(payoff_weight=0.01, sharpness=2.0),
+        SoftmaxSurrogate(np.array([0.1, 0.0, -0.3]), win_stay=1.0, partner_weight=0.5, recency=0.7),
+        LookupTable(table),
+    ]
+    for policy in policies:
+        probabilities = np.asarray(policy.probabilities(view))
+        np.testing.assert_allclose(np.exp(policy.logits(view)), probabilities, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(probabilities.sum(), 1.0, rtol=1e-6)
+
+
+def test_a_policy_must_define_its_rule():
+    with pytest.raises(TypeError, match="Silent must define logits"):
+
+        class Silent(Policy):
+            pass
 
 
 def test_logits_are_differentiable_in_the_parameters():

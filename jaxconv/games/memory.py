@@ -193,7 +193,7 @@ class MemoryGame(Game):
 
         # both choose at the same time, each from its own memory; committed agents always answer Y
         views = jax.vmap(memory_view, in_axes=(0, 0, 0, 0, None))(own, partner, payoff, fill, self.n_names)
-        chosen = jax.vmap(lambda view, u: sample(self.policy.logits(view), u))(views, uniforms.T.reshape(-1))
+        chosen = jax.vmap(lambda view, u: sample(self.policy.probabilities(view), u))(views, uniforms.T.reshape(-1))
         chosen = jnp.where(committed, self.committed_name, chosen)
         partner_chosen = jnp.roll(chosen, n_pairs)
         success = chosen[:n_pairs] == chosen[n_pairs:]
