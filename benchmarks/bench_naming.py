@@ -99,7 +99,7 @@ def main():
     parser.add_argument("--replicas", type=int, default=1024)
     parser.add_argument("--interactions", type=int, default=20_000)
     parser.add_argument("--python-fraction", type=int, default=32, help="time pure Python on replicas / this")
-    parser.add_argument("--large", type=int, default=10_000, help="N of the single replica run to consensus")
+    parser.add_argument("--large", type=int, default=10_000, help="N of the single replica run to consensus (0: skip)")
     parser.add_argument("--out", type=Path, default=HERE / "results_naming.json")
     args = parser.parse_args()
     if args.quick:
@@ -118,13 +118,15 @@ def main():
 
     machine["jax"] = jax.__version__
     rows = throughput(args)
-    large = one_large_replica(args.large)
+    large = one_large_replica(args.large) if args.large else None
     report = {"machine": machine, "command": " ".join(sys.argv), "throughput": rows, "one_large_replica": large}
     args.out.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     print("\n| implementation | interactions/s | jaxconv speed-up |\n|---|---|---|")
     for name, row in rows.items():
         print(f"| {name} | {row['interactions_per_second']:.3g} | {row['jaxconv_speedup']:.2f}x |")
+    if large is None:
+        return
     print(
         f"peak RSS at N={large['N']}: {large['peak_rss_megabytes']:.0f} MB; "
         f"resource usage of this process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"

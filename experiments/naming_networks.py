@@ -2,7 +2,8 @@
 
 Baronchelli, Dall'Asta, Barrat & Loreto (PRE 73 015102, 2006): t_conv ~ N^3 on a ring (1D) and ~ N^2 on a 2D
 lattice (N^(1 + 2/d)). Dall'Asta, Baronchelli, Barrat & Loreto (PRE 74 036105, 2006): t_conv ~ N^1.4 (+- 0.1) on
-small-world and random graphs. Here: ring (k=2), periodic square lattice, random regular graph of degree 6.
+small-world and random graphs. Here: ring (k=2), periodic square lattice, Erdos-Renyi random graph of mean degree
+10, Watts-Strogatz small world (k=4, rewiring p=0.1).
 """
 
 import jax
@@ -12,15 +13,32 @@ from tqdm import tqdm
 
 from jaxconv import NamingGame, ensemble, topology
 
+
+def connected_erdos_renyi(n: int, mean_degree: float, seed: int) -> topology.NeighbourGraph:
+    """The first G(n, p) draw, from seed ``seed`` on, without isolated nodes and connected."""
+    for attempt in range(seed, seed + 100):
+        try:
+            return topology.erdos_renyi(n, mean_degree=mean_degree, seed=attempt)
+        except ValueError:
+            continue
+    raise RuntimeError(f"no connected G(n={n}, <k>={mean_degree}) in 100 seeds from {seed}")
+
+
 FAMILIES = {  # name: (graph builder, expected exponent, budget in interactions as a function of N)
     "ring (1D)": (lambda n, seed: topology.ring(n), 3.0, lambda n: 4 * n**3),
     "2D lattice": (lambda n, seed: topology.lattice2d(round(n**0.5)), 2.0, lambda n: 15 * n**2),
-    "random regular, d=6": (lambda n, seed: topology.random_regular(n, 6, seed=seed), 1.4, lambda n: 60 * n**1.5),
+    "Erdos-Renyi, <k>=10": (lambda n, seed: connected_erdos_renyi(n, 10.0, seed), 1.4, lambda n: 60 * n**1.5),
+    "Watts-Strogatz, k=4, p=0.1": (
+        lambda n, seed: topology.watts_strogatz(n, 4, 0.1, seed=seed),
+        1.4,
+        lambda n: 20 * n**2,
+    ),
 }
-SIZES = {
+SIZES = {  # (quick, full)
     "ring (1D)": ([16, 32, 64, 128], [25, 50, 100, 200, 400]),
     "2D lattice": ([36, 64, 144, 256], [64, 144, 256, 576, 1024]),
-    "random regular, d=6": ([100, 200, 400, 800], [100, 200, 400, 800, 1600, 3200]),
+    "Erdos-Renyi, <k>=10": ([100, 200, 400, 800], [100, 200, 400, 800, 1600, 3200, 6400, 12800]),
+    "Watts-Strogatz, k=4, p=0.1": ([100, 200, 400, 800], [100, 200, 400, 800, 1600, 3200]),
 }
 
 
