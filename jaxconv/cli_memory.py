@@ -63,7 +63,12 @@ def _common_arguments(parser, memory_default: int) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--graph", default="complete", help=" | ".join(GRAPH_PARAMETERS))
     parser.add_argument(
-        "--graph-param", action="append", default=[], metavar="NAME=VALUE", help="e.g. k=4, p=0.1, m=2, d=4, seed=1"
+        "--graph-param",
+        action="append",
+        default=[],
+        metavar="[NAME=]VALUE",
+        help="e.g. k=4, p=0.1, m=2, d=4, seed=1; a bare VALUE sets the graph's first parameter (ring k, er "
+        "mean_degree, ba m, ws k, regular d)",
     )
     parser.add_argument("--schedule", default="pairs", help="pairs | matching")
     parser.add_argument("--placement", default="first", help="first (agents 0..k-1) | random committed agents")
@@ -206,15 +211,17 @@ def _policy(args):
 
 
 def make_graph(kind: str, n_agents: int, params: list[str], seed: int):
-    """The graph ``kind`` on ``n_agents`` nodes with ``NAME=VALUE`` parameters (defaults in ``GRAPH_PARAMETERS``;
-    ``seed`` defaults to the run's seed)."""
+    """The graph ``kind`` on ``n_agents`` nodes with ``NAME=VALUE`` parameters (a bare ``VALUE`` names the kind's
+    first parameter; defaults in ``GRAPH_PARAMETERS``; ``seed`` defaults to the run's seed)."""
     from jaxconv import topology
 
     if kind not in GRAPH_PARAMETERS:
         raise ValueError(f"unknown graph {kind!r}; choose one of {list(GRAPH_PARAMETERS)}")
     values = dict(GRAPH_PARAMETERS[kind])
     for item in params:
-        name, _, text = item.partition("=")
+        name, named, text = item.partition("=")
+        if not named:
+            name, text = next(iter(values), None), item
         if name not in values or not text:
             raise ValueError(f"bad --graph-param {item!r} for graph {kind!r}; parameters: {sorted(values) or 'none'}")
         try:

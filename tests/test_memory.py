@@ -306,6 +306,19 @@ def test_cli_memory_game_and_best_response():
     assert len(out["pushed_share_by_round"]) == 20
 
 
+def test_cli_graph_parameters_by_name_or_bare_value():
+    """A bare ``--graph-param VALUE`` sets the graph's first parameter; the run's seed seeds random graphs."""
+    from jaxconv import topology
+    from jaxconv.cli_memory import make_graph
+
+    for bare, named in ((["4"], ["d=4"]), (["8.5", "seed=2"], ["mean_degree=8.5", "seed=2"])):
+        kind = "regular" if bare == ["4"] else "er"
+        a, b = make_graph(kind, 30, bare, seed=7), make_graph(kind, 30, named, seed=7)
+        np.testing.assert_array_equal(a.neighbours, b.neighbours)
+    expected = topology.random_regular(30, 4, seed=7)
+    np.testing.assert_array_equal(make_graph("regular", 30, ["4"], seed=7).neighbours, expected.neighbours)
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -313,6 +326,7 @@ def test_cli_memory_game_and_best_response():
         (["memory-game", "--graph", "ring", "--graph-param", "q=3"], "'q=3'"),
         (["memory-game", "--graph", "ws", "--graph-param", "k=four"], "'k=four'"),
         (["memory-game", "--graph", "ba", "--agents", "10", "--graph-param", "m=10"], "m=10"),
+        (["memory-game", "--graph", "lattice2d", "--agents", "16", "--graph-param", "3"], "'3'"),
         (["memory-game", "--policy", "lookup"], "--table"),
         (["memory-game", "--policy", "greedy"], "'greedy'"),
         (["best-response", "--committed-fraction", "1.2"], "1.2"),
