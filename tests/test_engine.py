@@ -108,3 +108,16 @@ def test_sweep_reaches_nested_parameters():
         expected = ensemble(jax.random.key(4), alone, 8, 60, 30).summary
         for name in expected:
             np.testing.assert_array_equal(swept.summary[name][i], expected[name])
+
+
+def test_cpu_runners_are_compiled_without_library_reduction_fusions():
+    """The per-agent reductions of a memory game stay in XLA's own loops on CPU (benchmarks/RESULTS.md)."""
+    from jaxconv.games.memory import MemoryGame
+
+    if engine._compiler_options() is None:
+        pytest.skip("this jaxlib does not know the YNNPACK fusion option")
+    game = MemoryGame(6, 3, 2, stop=None)
+    keys = engine._sharded_padded(jax.random.split(jax.random.key(0), 8), 8)
+    arrays = engine.eqx.filter(game, engine.eqx.is_array)
+    runner = engine.compiled_runner(game, (), 4, 4, False, 8)
+    assert "ynn_fusion" not in runner.lower(keys, arrays).compile().as_text()
