@@ -187,14 +187,17 @@ class NamingGame(Game):
     def advance(self, state: NamingState, words: jax.Array) -> NamingState:
         """One step of the schedule from ``(words_per_step,) uint32`` random words."""
         speakers, hearers, uniforms = self.schedule.draw(self.graph, words)
-        before_s, before_h = state.inventories[speakers], state.inventories[hearers]
+        rows = jnp.concatenate([speakers, hearers])  # disjoint within a step: one scatter writes both roles
+        # Read the rows once, behind a barrier: otherwise XLA fuses the read into several consumers and copies the
+        # whole inventory array before the write below (benchmarks/RESULTS.md, one replica of large N).
+        before = jax.lax.optimization_barrier(state.inventories[rows])
+        before_s, before_h = before[: speakers.shape[0]], before[speakers.shape[0] :]
         after_s, after_h, success = jax.vmap(self.interact)(
             speakers, before_s, before_h, speakers < self.n_committed, hearers < self.n_committed, uniforms
         )
-        rows = jnp.concatenate([speakers, hearers])  # disjoint within a step: one scatter writes both roles
         inventories = state.inventories.at[rows].set(jnp.concatenate([after_s, after_h]), unique_indices=True)
 
-        sizes_before = jax.vmap(bitset.size)(jnp.concatenate([before_s, before_h]))
+        sizes_before = jax.vmap(bitset.size)(before)
         sizes_after = jax.vmap(bitset.size)(jnp.concatenate([after_s, after_h]))
         total_words = state.total_words + jnp.sum(sizes_after - sizes_before)
         n_single = state.n_single + jnp.sum(sizes_after == 1) - jnp.sum(sizes_before == 1)
