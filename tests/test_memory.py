@@ -170,23 +170,28 @@ INVARIANT_GAMES = [
 ]
 
 
+def test_view_derives_payoffs_and_fill_from_the_entries():
+    view = MemoryGame(4, 3, 3, payoffs=(7.0, -2.0)).view(jnp.array([1, 0, -1]), jnp.array([1, 2, -1]))
+    np.testing.assert_array_equal(view.payoff, [7.0, -2.0, 0.0])
+    np.testing.assert_array_equal(view.filled, [1.0, 1.0, 0.0])
+    np.testing.assert_array_equal(view.own, [[0, 1, 0], [1, 0, 0], [0, 0, 0]])
+
+
 @pytest.mark.parametrize("game", INVARIANT_GAMES, ids=["random placement", "hearer matching", "softmax"])
 def test_invariants(game):
     """Committed agents never change, memories are valid, counters match a recount, ended runs are frozen,
     consensus under best response is absorbing."""
     states, start = _trajectory(game, jax.random.split(jax.random.key(9), 16), 150)
-    own, partner, payoff, fill = (np.asarray(x) for x in (states.own, states.partner, states.payoff, states.fill))
+    own, partner = np.asarray(states.own), np.asarray(states.partner)
     committed = np.asarray(start.committed)[:, None, :]
     assert (committed.sum(axis=-1) == int(game.n_committed)).all()
-    for name, values in (("own", own), ("partner", partner), ("payoff", payoff), ("fill", fill)):
-        initial = np.asarray(getattr(start, name))[:, None]
-        frozen = np.broadcast_to(initial, values.shape)
-        mask = np.broadcast_to(committed.reshape(committed.shape + (1,) * (values.ndim - 3)), values.shape)
+    for name, values in (("own", own), ("partner", partner)):
+        frozen = np.broadcast_to(np.asarray(getattr(start, name))[:, None], values.shape)
+        mask = np.broadcast_to(committed[..., None], values.shape)
         np.testing.assert_array_equal(values[mask], frozen[mask], err_msg=f"committed {name} changed")
-    slots = np.arange(game.memory) < fill[..., None]
-    assert ((own >= 0) & (own < game.n_names) == slots).all() and ((partner >= 0) == slots).all()
-    success_payoff, failure_payoff = np.asarray(game.payoffs)
-    np.testing.assert_array_equal(payoff[slots], np.where(own == partner, success_payoff, failure_payoff)[slots])
+    slots = own >= 0  # remembered interactions: a prefix of the shift register, own and partner alike
+    assert (np.diff(slots.astype(int), axis=-1) <= 0).all() and ((partner >= 0) == slots).all()
+    assert (own < game.n_names).all() and (partner < game.n_names).all()
     free = ~committed[..., None]
     recount = [((own == w) & free).sum(axis=(2, 3)) + ((partner == w) & free).sum(axis=(2, 3)) for w in range(3)]
     np.testing.assert_array_equal(np.asarray(states.entries), np.stack(recount[: game.n_names], axis=-1))

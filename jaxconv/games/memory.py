@@ -14,7 +14,8 @@ the hearer updates its memory (``update="hearer"``). ``best_response_game`` buil
 
 How an agent chooses is a policy (``jaxconv.policies``); who meets whom is the schedule on the graph (speaker =
 first agent of a pair, hearer = second). Memories are ``(N, H)`` arrays, most recent entry first (a shift
-register), -1 marking empty slots, ``fill`` counting the remembered interactions. The committed agents are those of
+register), -1 marking empty slots. The payoff of a remembered interaction follows from it (success iff own ==
+partner), so it is not stored; the policy sees it in its ``MemoryView``. The committed agents are those of
 rank < ``n_committed``: rank = agent index (``placement="first"``: agents 0..k-1) or a uniformly random permutation
 drawn per replica in ``init`` (``placement="random"``, for non-complete graphs). They ignore their memory, which
 never changes.
@@ -45,7 +46,7 @@ import numpy as np
 from jaxconv.data.summary import FLIP_THRESHOLD
 from jaxconv.games.base import Game, check_choice, check_int
 from jaxconv.games.naming import committed_count
-from jaxconv.policies import BestResponse, Policy, memory_view, sample
+from jaxconv.policies import BestResponse, MemoryView, Policy, memory_view, sample
 from jaxconv.schedules import Schedule, schedule_from_name
 from jaxconv.topology import Graph, complete
 
@@ -55,8 +56,6 @@ class MemoryState(eqx.Module):
 
     own: jax.Array  # (N, H) int32 own choices, -1 = empty slot
     partner: jax.Array  # (N, H) int32 partners' choices
-    payoff: jax.Array  # (N, H) float32 payoffs
-    fill: jax.Array  # (N,) int32 remembered interactions
     committed: jax.Array  # (N,) bool
     last_choice: jax.Array  # (N,) int32 latest choice of each agent, -1 before its first
     recent: jax.Array  # (stop_window, 2) int32 both choices of the last stop_window interactions, -1 = none yet
@@ -167,8 +166,6 @@ class MemoryGame(Game):
         return MemoryState(
             own=names,
             partner=names,
-            payoff=jnp.full((n, h), jnp.where(prepared, self.payoffs[0], 0.0)),
-            fill=jnp.full(n, h if prepared else 0, jnp.int32),
             committed=committed,
             last_choice=last_choice,
             recent=jnp.full((self.stop_window, 2), -1, jnp.int32),
@@ -189,17 +186,16 @@ class MemoryGame(Game):
         n_pairs = speakers.shape[0]
         agents = jnp.concatenate([speakers, hearers])  # (2P,): every speaker, then every hearer
         committed = state.committed[agents]
-        own, partner, payoff, fill = state.own[agents], state.partner[agents], state.payoff[agents], state.fill[agents]
+        own, partner = state.own[agents], state.partner[agents]
 
         # both choose at the same time, each from its own memory; committed agents always answer Y
-        views = jax.vmap(memory_view, in_axes=(0, 0, 0, 0, None))(own, partner, payoff, fill, self.n_names)
+        views = jax.vmap(self.view)(own, partner)
         chosen = jax.vmap(lambda view, u: sample(self.policy.probabilities(view), u))(views, uniforms.T.reshape(-1))
         chosen = jnp.where(committed, self.committed_name, chosen)
         partner_chosen = jnp.roll(chosen, n_pairs)
         success = chosen[:n_pairs] == chosen[n_pairs:]
-        earned = jnp.where(jnp.tile(success, 2), self.payoffs[0], self.payoffs[1])
 
-        # remember (own, partner, payoff): both agents, or the hearer only; never a committed agent
+        # remember (own, partner): both agents, or the hearer only; never a committed agent
         running = ~self.is_done(state)
         is_hearer = jnp.arange(2 * n_pairs) >= n_pairs
         writes = running & ~committed & (is_hearer | (self.update == "both"))
@@ -218,8 +214,6 @@ class MemoryGame(Game):
         return MemoryState(
             own=state.own.at[rows].set(_push(own, chosen), mode="drop"),
             partner=state.partner.at[rows].set(_push(partner, partner_chosen), mode="drop"),
-            payoff=state.payoff.at[rows].set(_push(payoff, earned), mode="drop"),
-            fill=state.fill.at[rows].set(jnp.minimum(fill + 1, self.memory), mode="drop"),
             committed=state.committed,
             last_choice=state.last_choice.at[jnp.where(running, agents, self.n_agents)].set(chosen, mode="drop"),
             recent=state.recent.at[slots].set(chosen.reshape(2, n_pairs).T, mode="drop"),
@@ -232,6 +226,13 @@ class MemoryGame(Game):
             stop_time=_first(state.stop_time, streak >= self.stop_window, interactions),
             consensus_time=_first(state.consensus_time, self.at_consensus(entries), interactions),
         )
+
+    def view(self, own: jax.Array, partner: jax.Array) -> MemoryView:
+        """What a policy sees of one agent's memory, ``own`` and ``partner`` ``(H,) int32`` (-1 = empty): the
+        payoff of each remembered interaction is ``payoffs[0]`` if it succeeded (own == partner), else
+        ``payoffs[1]``."""
+        payoff = jnp.where(own == partner, self.payoffs[0], self.payoffs[1])
+        return memory_view(own, partner, payoff, jnp.sum(own >= 0), self.n_names)
 
     def at_consensus(self, entries: jax.Array) -> jax.Array:
         """Whether the non-committed memories, with ``entries`` per name, are full of one name (the committed
