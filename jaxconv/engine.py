@@ -148,7 +148,7 @@ def sweep(
     for name, array in values.items():
         if not isinstance(_field(game, name), jax.Array):
             raise ValueError(f"{name!r} is not an array parameter of {type(game).__name__} and cannot be swept")
-        if hasattr(game, "check_value") and "." not in name:
+        if hasattr(game, "check_value"):
             game.check_value(name, np.asarray(array))
         swept.append(jnp.asarray(array, _field(game, name).dtype))
     names = tuple(values)

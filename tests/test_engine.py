@@ -110,6 +110,23 @@ def test_sweep_reaches_nested_parameters():
             np.testing.assert_array_equal(swept.summary[name][i], expected[name])
 
 
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"policy.bias": jnp.zeros((2, 3))}, r"bias must have shape \(2,\)"),
+        ({"policy.temperature": jnp.array([1.0, -0.5])}, "temperature must be > 0, got -0.5"),
+        ({"payoffs": jnp.array([[100.0, -50.0], [jnp.inf, 0.0]])}, "payoffs must be pairs of finite numbers"),
+    ],
+)
+def test_sweep_checks_policy_and_game_values(values, message):
+    from jaxconv.games.memory import MemoryGame
+    from jaxconv.policies import SoftmaxSurrogate
+
+    game = MemoryGame(6, 2, 3, policy=SoftmaxSurrogate(jnp.zeros(2)))
+    with pytest.raises(ValueError, match=message):
+        sweep(jax.random.key(0), game, values, 4, 10)
+
+
 def test_cpu_runners_are_compiled_without_library_reduction_fusions():
     """The per-agent reductions of a memory game stay in XLA's own loops on CPU (benchmarks/RESULTS.md)."""
     from jaxconv.games.memory import MemoryGame

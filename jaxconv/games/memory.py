@@ -144,8 +144,16 @@ class MemoryGame(Game):
         self.policy.check(n_names, memory)
 
     def check_value(self, name: str, value) -> None:
-        """Validate a (swept) value of an array parameter; ValueError naming it."""
+        """Validate a (swept) value of an array parameter, ``policy.<field>`` included (each value goes through the
+        policy's own ``check``); ValueError naming it."""
+        if name.startswith("policy."):
+            field = name.removeprefix("policy.")
+            for one in np.asarray(value):
+                eqx.tree_at(lambda p: getattr(p, field), self.policy, jnp.asarray(one)).check(self.n_names, self.memory)
+            return
         value = np.asarray(value)
+        if name == "payoffs" and (value.shape[-1:] != (2,) or not np.all(np.isfinite(value))):
+            raise ValueError(f"payoffs must be pairs of finite numbers (success, failure), got {value.tolist()}")
         if name == "n_committed" and (np.any(value < 0) or np.any(value >= self.n_agents)):
             raise ValueError(f"committed must be in [0, n_agents={self.n_agents}), got {value.tolist()}")
         if name in ("committed_name", "prepared_name") and (np.any(value < 0) or np.any(value >= self.n_names)):
