@@ -10,7 +10,7 @@ import pytest
 
 from jaxconv import engine, policies, topology
 from jaxconv.engine import ensemble, simulate, sweep
-from jaxconv.games.memory import MemoryGame, best_response_game
+from jaxconv.games.memory import Memory, MemoryGame, best_response_game
 from tests.reference_memory import best_response_run, memory_game_run
 from tests.stats import assert_means_agree, assert_proportion, assert_same_distribution
 
@@ -171,10 +171,16 @@ INVARIANT_GAMES = [
 
 
 def test_view_derives_payoffs_and_fill_from_the_entries():
-    view = MemoryGame(4, 3, 3, payoffs=(7.0, -2.0)).view(jnp.array([1, 0, -1]), jnp.array([1, 2, -1]))
+    game = MemoryGame(4, 3, 3, payoffs=(7.0, -2.0))
+    names = Memory(jnp.array([1, 0, -1]), jnp.array([1, 2, -1]))
+    view = game.view(names)
     np.testing.assert_array_equal(view.payoff, [7.0, -2.0, 0.0])
     np.testing.assert_array_equal(view.filled, [1.0, 1.0, 0.0])
     np.testing.assert_array_equal(view.own, [[0, 1, 0], [1, 0, 0], [0, 0, 0]])
+    # the same memory as weight rows (the relaxed representation) is seen the same way
+    rows = game.view(Memory(jax.nn.one_hot(names.own, 3), jax.nn.one_hot(names.partner, 3)))
+    for seen, expected in zip(rows, view):
+        np.testing.assert_array_equal(seen, expected)
 
 
 @pytest.mark.parametrize("game", INVARIANT_GAMES, ids=["random placement", "hearer matching", "softmax"])

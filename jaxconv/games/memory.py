@@ -38,15 +38,18 @@ Definitions (all exact integer bookkeeping, checked after every step; a step is 
   last population rounds) is computed.
 """
 
+from typing import NamedTuple
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxconv.choosers import Chooser, Sample, agree, as_weights, mix, name_value
 from jaxconv.data.summary import FLIP_THRESHOLD
 from jaxconv.games.base import Game, check_choice, check_int
 from jaxconv.games.naming import committed_count
-from jaxconv.policies import BestResponse, MemoryView, Policy, memory_view, sample
+from jaxconv.policies import BestResponse, MemoryView, Policy
 from jaxconv.schedules import Schedule, schedule_from_name
 from jaxconv.topology import Graph, complete
 
@@ -67,6 +70,26 @@ class MemoryState(eqx.Module):
     streak: jax.Array  # consecutive successes up to now
     stop_time: jax.Array  # first time the last stop_window interactions all succeeded, -1 until then
     consensus_time: jax.Array  # first time of consensus, -1 until then
+
+
+class Memory(NamedTuple):
+    """Memories, most recent entry first: own and partner names as int32 ``(..., H)`` (-1 = empty slot) or as
+    weight rows ``(..., H, W)`` (a zero row = empty slot)."""
+
+    own: jax.Array
+    partner: jax.Array
+
+
+class Interaction(NamedTuple):
+    """What the interactions of a step did (``MemoryGame.interact``): the agents' ``memories`` after it, the
+    ``names`` they answered ``(2P,)`` (or ``(2P, W)``), ``success`` ``(P,)`` per pair, which agents ``remembers``
+    ``(2P,)``, and the ``log_prob`` of the sampled choices (a scalar)."""
+
+    memories: Memory
+    names: jax.Array
+    success: jax.Array
+    remembers: jax.Array
+    log_prob: jax.Array
 
 
 class MemoryGame(Game):
@@ -159,8 +182,7 @@ class MemoryGame(Game):
         if name in ("committed_name", "prepared_name") and (np.any(value < 0) or np.any(value >= self.n_names)):
             raise ValueError(f"{name} must be in [0, W={self.n_names}), got {value.tolist()}")
 
-    # ----- sizes --------------------------------------------------------------------------------------------
-    # ----- dynamics -----------------------------------------------------------------------------------------
+    # ----- the simulator's state ------------------------------------------------------------------------------
     def init(self, key: jax.Array) -> MemoryState:
         """Empty or prepared memories; ``key`` places the committed agents when ``placement="random"``."""
         n, h = self.n_agents, self.memory
@@ -187,6 +209,46 @@ class MemoryGame(Game):
             consensus_time=jnp.where(self.at_consensus(entries), zero, -1),
         )
 
+    # ----- the rule ---------------------------------------------------------------------------------------------
+    def interact(self, chooser: Chooser, memories: Memory, committed: jax.Array, u: jax.Array) -> Interaction:
+        """The interactions of one step, P pairs: agent i of the first P speaks to agent P + i.
+
+        Both agents of a pair choose a name at the same time, each from its own memory; committed agents always
+        answer the committed name. The same name is a success. Each agent remembers (own choice, partner's
+        choice), both agents or the hearer only, never a committed agent.
+
+        ``memories``: the 2P agents' memories, names as int32 ``(2P, H)`` or weight rows ``(2P, H, W)`` (the
+        representation of ``chooser``); ``committed`` ``(2P,)`` bool or float weights; ``u`` ``(2P, k)`` uniforms,
+        ``k = chooser.uniforms(W)``."""
+        n_pairs = committed.shape[0] // 2
+        chosen = jax.vmap(lambda memory, u: chooser.choose(self.policy.probabilities(self.view(memory)), u))(
+            memories, u
+        )
+        committed_name = name_value(self.committed_name, self.n_names, chooser.hard)
+        names = mix(committed, committed_name, chosen.value)
+        partner_names = jnp.roll(names, n_pairs, axis=0)
+        success = agree(names[:n_pairs], names[n_pairs:])
+        is_hearer = jnp.arange(2 * n_pairs) >= n_pairs
+        remembers = mix(committed, False, is_hearer | (self.update == "both"))
+        pushed = Memory(_push(memories.own, names), _push(memories.partner, partner_names))
+        return Interaction(
+            memories=jax.tree.map(lambda new, old: mix(remembers, new, old), pushed, memories),
+            names=names,
+            success=success,
+            remembers=remembers,
+            log_prob=jnp.sum(mix(committed, 0.0, chosen.log_prob)),
+        )
+
+    def view(self, memory: Memory) -> MemoryView:
+        """What a policy sees of one agent's memory (``(H,)`` names or ``(H, W)`` weight rows): the payoff of
+        each remembered interaction is ``payoffs[0]`` if it succeeded (own == partner), else ``payoffs[1]``."""
+        own, partner = as_weights(memory.own, self.n_names), as_weights(memory.partner, self.n_names)
+        succeeded = agree(own, partner)
+        filled = own.sum(axis=-1)
+        payoff = succeeded * self.payoffs[0] + (filled - succeeded) * self.payoffs[1]
+        return MemoryView(own, partner, payoff, filled)
+
+    # ----- the simulator: the rule with sampled choices, and exact bookkeeping ------------------------------------
     def advance(self, state: MemoryState, words: jax.Array) -> MemoryState:
         """One step of the schedule from ``(words_per_step,) uint32`` random words. The interactions of a run that
         has ended are dropped, so its state no longer changes."""
@@ -194,53 +256,39 @@ class MemoryGame(Game):
         n_pairs = speakers.shape[0]
         agents = jnp.concatenate([speakers, hearers])  # (2P,): every speaker, then every hearer
         committed = state.committed[agents]
-        own, partner = state.own[agents], state.partner[agents]
+        before = Memory(state.own[agents], state.partner[agents])
+        step = self.interact(Sample(), before, committed, uniforms.T.reshape(-1, 1))
+        chosen, partner_chosen = step.names, jnp.roll(step.names, n_pairs)
 
-        # both choose at the same time, each from its own memory; committed agents always answer Y
-        views = jax.vmap(self.view)(own, partner)
-        chosen = jax.vmap(lambda view, u: sample(self.policy.probabilities(view), u))(views, uniforms.T.reshape(-1))
-        chosen = jnp.where(committed, self.committed_name, chosen)
-        partner_chosen = jnp.roll(chosen, n_pairs)
-        success = chosen[:n_pairs] == chosen[n_pairs:]
-
-        # remember (own, partner): both agents, or the hearer only; never a committed agent
         running = ~self.is_done(state)
-        is_hearer = jnp.arange(2 * n_pairs) >= n_pairs
-        writes = running & ~committed & (is_hearer | (self.update == "both"))
-        rows = jnp.where(writes, agents, self.n_agents)  # out of range: the write is dropped
+        writes = running & step.remembers
+        rows = jnp.where(running, agents, self.n_agents)  # out of range: the write is dropped
         gained = _one_hot(chosen, self.n_names) + _one_hot(partner_chosen, self.n_names)
-        lost = _one_hot(own[:, -1], self.n_names) + _one_hot(partner[:, -1], self.n_names)
+        lost = _one_hot(before.own[:, -1], self.n_names) + _one_hot(before.partner[:, -1], self.n_names)
         entries = state.entries + jnp.sum(jnp.where(writes[:, None], gained - lost, 0), axis=0)
 
         # counters, the latest choices and the window of recent choices
         interactions = state.interactions + jnp.where(running, n_pairs, 0)
-        failures = ~success  # the streak restarts after the last failure of the step
+        failures = ~step.success  # the streak restarts after the last failure of the step
         streak = jnp.where(failures.any(), jnp.argmax(failures[::-1]), state.streak + n_pairs).astype(jnp.int32)
         streak = jnp.where(running, streak, state.streak)
         slots = jnp.where(running, (state.interactions + jnp.arange(n_pairs)) % self.stop_window, self.stop_window)
         counted = _one_hot(jnp.where(running, chosen, -1), self.n_names)
         return MemoryState(
-            own=state.own.at[rows].set(_push(own, chosen), mode="drop"),
-            partner=state.partner.at[rows].set(_push(partner, partner_chosen), mode="drop"),
+            own=state.own.at[rows].set(step.memories.own, mode="drop"),
+            partner=state.partner.at[rows].set(step.memories.partner, mode="drop"),
             committed=state.committed,
-            last_choice=state.last_choice.at[jnp.where(running, agents, self.n_agents)].set(chosen, mode="drop"),
+            last_choice=state.last_choice.at[rows].set(chosen, mode="drop"),
             recent=state.recent.at[slots].set(chosen.reshape(2, n_pairs).T, mode="drop"),
             entries=entries,
             choices=state.choices + counted.sum(axis=0),
             free_choices=state.free_choices + jnp.where(committed[:, None], 0, counted).sum(axis=0),
             interactions=interactions,
-            successes=state.successes + jnp.sum(success & running, dtype=jnp.int32),
+            successes=state.successes + jnp.sum(step.success & running, dtype=jnp.int32),
             streak=streak,
             stop_time=_first(state.stop_time, streak >= self.stop_window, interactions),
             consensus_time=_first(state.consensus_time, self.at_consensus(entries), interactions),
         )
-
-    def view(self, own: jax.Array, partner: jax.Array) -> MemoryView:
-        """What a policy sees of one agent's memory, ``own`` and ``partner`` ``(H,) int32`` (-1 = empty): the
-        payoff of each remembered interaction is ``payoffs[0]`` if it succeeded (own == partner), else
-        ``payoffs[1]``."""
-        payoff = jnp.where(own == partner, self.payoffs[0], self.payoffs[1])
-        return memory_view(own, partner, payoff, jnp.sum(own >= 0), self.n_names)
 
     def at_consensus(self, entries: jax.Array) -> jax.Array:
         """Whether the non-committed memories, with ``entries`` per name, are full of one name (the committed
@@ -324,7 +372,7 @@ def best_response_game(
 
 
 def _push(rows: jax.Array, entry: jax.Array) -> jax.Array:
-    """Shift ``(A, H)`` memories by one and put ``(A,)`` new entries first."""
+    """Shift ``(A, H)`` (or ``(A, H, W)``) memories by one and put ``(A,)`` (or ``(A, W)``) new entries first."""
     return jnp.concatenate([entry[:, None].astype(rows.dtype), rows[:, :-1]], axis=1)
 
 
@@ -338,4 +386,4 @@ def _first(time: jax.Array, happens: jax.Array, now: jax.Array) -> jax.Array:
     return jnp.where((time < 0) & happens, now, time)
 
 
-__all__ = ["MemoryGame", "MemoryState", "best_response_game"]
+__all__ = ["Interaction", "Memory", "MemoryGame", "MemoryState", "best_response_game"]
