@@ -22,6 +22,17 @@ def _fail(message: str) -> int:
     return 2
 
 
+def seed(text: str) -> int:
+    """argparse type of ``--seed``: an integer in [-2**63, 2**63) (what a JAX key holds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text[:40]!r}") from None
+    if not -(2**63) <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"seed must be in [-2**63, 2**63), got {text[:40]}")
+    return value
+
+
 def _vocabulary(text: str):
     if text == "open":
         return "open"
@@ -43,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     naming.add_argument(
         "--steps", type=int, default=20_000, help="interactions per replica (rounded up to whole rounds)"
     )
-    naming.add_argument("--seed", type=int, default=0)
+    naming.add_argument("--seed", type=seed, default=0)
     naming.add_argument("--vocabulary", type=_vocabulary, default="open", help="'open' or a pool of W names")
     naming.add_argument("--empty-speaker", default="keeps", help="keeps | forgets (finite pool only)")
     naming.add_argument("--beta", type=float, default=1.0)
@@ -83,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             if not args.json:
                 print(summary_text(result))
                 return 0
-    except (ValueError, FileNotFoundError) as error:
-        return _fail(str(error).splitlines()[0])
+    except (ValueError, OSError, OverflowError, MemoryError) as error:  # OSError includes FileNotFoundError
+        return _fail((str(error).splitlines() or [type(error).__name__])[0][:500])
     if args.command == "fit" and not args.json:
         print(cli_fit.text(result))
     else:
@@ -118,6 +129,11 @@ def _simulate_naming_game(args) -> dict:
     steps_per_round = 2 if args.schedule == "matching" else game.n_population
     interactions_per_round = steps_per_round * game.interactions_per_step
     n_rounds = -(-args.steps // interactions_per_round)
+    if n_rounds * steps_per_round >= 2**31:
+        raise ValueError(
+            f"--steps {args.steps} (rounded up to {n_rounds} whole rounds = {n_rounds * steps_per_round} steps) "
+            f"overflows the int32 step counters (max {2**31 - 1} steps)"
+        )
     result, compile_seconds, run_seconds = timed_ensemble(
         jax.random.key(args.seed), game, args.replicas, n_rounds * steps_per_round, steps_per_round
     )

@@ -33,7 +33,9 @@ def add_parser(commands) -> None:
         help="simulated replicas per prediction (0: no prediction)",
     )
     fit.add_argument("--folds", type=int, default=DEFAULTS["folds"], help="held-out folds over runs")
-    fit.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    from jaxconv.cli import seed
+
+    fit.add_argument("--seed", type=seed, default=DEFAULTS["seed"])
     fit.add_argument("--json", action="store_true", help="print one JSON object")
 
 

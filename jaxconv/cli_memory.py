@@ -60,7 +60,9 @@ def _common_arguments(parser, memory_default: int) -> None:
     parser.add_argument("--memory", type=int, default=memory_default, help=f"H or M (default {memory_default})")
     parser.add_argument("--replicas", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=30, help="population rounds (N interactions each)")
-    parser.add_argument("--seed", type=int, default=0)
+    from jaxconv.cli import seed
+
+    parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--graph", default="complete", help=" | ".join(GRAPH_PARAMETERS))
     parser.add_argument(
         "--graph-param",
@@ -89,6 +91,11 @@ def run(args) -> dict:
             raise ValueError(f"{label} must be >= 1, got {value}")
     game = _game(args)
     steps_per_round = 2 if args.schedule == "matching" else args.agents
+    if args.rounds * steps_per_round >= 2**31:
+        raise ValueError(
+            f"--rounds {args.rounds} x {steps_per_round} steps per round overflows the int32 step counters "
+            f"(max {2**31 - 1} steps)"
+        )
     interactions_per_round = steps_per_round * game.interactions_per_step
     result, compile_seconds, run_seconds = timed_ensemble(
         jax.random.key(args.seed), game, args.replicas, args.rounds * steps_per_round, steps_per_round
@@ -206,7 +213,10 @@ def _policy(args):
     if args.policy == "lookup":
         if not args.table:
             raise ValueError("--policy lookup needs --table FILE.npy")
-        return policies.LookupTable(np.load(args.table, allow_pickle=False))
+        table = np.load(args.table, allow_pickle=False)
+        if not isinstance(table, np.ndarray) or not np.issubdtype(table.dtype, np.number):
+            raise ValueError(f"--table {args.table} must be a .npy file of numbers")
+        return policies.LookupTable(table)
     raise ValueError(f"unknown policy {args.policy!r}; choose one of {list(POLICIES)}")
 
 

@@ -13,7 +13,10 @@ use every core.
 
 import hashlib
 import json
+import os
 import time
+import zipfile
+import zlib
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import NamedTuple
@@ -112,13 +115,20 @@ def ensemble(
     chunk_size: int | None = None,
     checkpoint_dir: str | Path | None = None,
     progress: bool = False,
+    recompute_bad_chunks: bool = False,
 ) -> Result:
     """``n_replicas`` independent replicas (one key each, split from ``key``).
 
     ``until_done=True`` stops each chunk of replicas once all are done (consensus) and returns summaries only.
-    Replicas run in chunks of ``chunk_size`` (memory bound); with ``checkpoint_dir`` finished chunks are saved and
-    a rerun with the same arguments loads them instead of recomputing."""
-    return _run(key, game, (), n_replicas, n_steps, record_every, until_done, chunk_size, checkpoint_dir, progress)
+    Replicas run in chunks of ``chunk_size`` (memory bound; by default as many as fit in memory, see
+    :func:`estimate_memory`); with ``checkpoint_dir`` finished chunks are saved and a rerun with the same arguments
+    loads them instead of recomputing. Each chunk file holds the fingerprint of everything that determines it and
+    is verified when loaded: a corrupt or mismatched file raises :class:`CheckpointError` naming it, or is
+    recomputed (and overwritten) with ``recompute_bad_chunks=True``; it is never mixed in."""
+    return _run(
+        key, game, (), n_replicas, n_steps, record_every, until_done, chunk_size, checkpoint_dir, progress,
+        recompute_bad_chunks,
+    )  # fmt: skip
 
 
 def sweep(
@@ -133,6 +143,7 @@ def sweep(
     chunk_size: int | None = None,
     checkpoint_dir: str | Path | None = None,
     progress: bool = False,
+    recompute_bad_chunks: bool = False,
 ) -> Result:
     """``ensemble`` for every value of the parameters in ``values`` (field name -> array whose leading axis runs over
     the values, the same length for all), e.g. ``{"beta": jnp.linspace(0, 1, 11)}``; a dotted name reaches into a
@@ -144,18 +155,72 @@ def sweep(
     shapes = {name: np.shape(v) for name, v in values.items()}
     if any(len(shape) == 0 for shape in shapes.values()) or len({shape[0] for shape in shapes.values()}) != 1:
         raise ValueError(f"swept values must be arrays with one leading length (the values), got shapes {shapes}")
+    if next(iter(shapes.values()))[0] == 0:
+        raise ValueError(f"swept values are empty (shapes {shapes}): give at least one value")
     swept = []
     for name, array in values.items():
-        if not isinstance(_field(game, name), jax.Array):
+        field = _field(game, name)
+        if not isinstance(field, jax.Array):
             raise ValueError(f"{name!r} is not an array parameter of {type(game).__name__} and cannot be swept")
+        array = _as_swept(name, array, field)
         if hasattr(game, "check_value"):
-            game.check_value(name, np.asarray(array))
-        swept.append(jnp.asarray(array, _field(game, name).dtype))
+            game.check_value(name, array)
+        _check_swept(name, array, field)
+        swept.append(jnp.asarray(array, field.dtype))
     names = tuple(values)
     game = eqx.tree_at(lambda g: [_field(g, n) for n in names], game, swept)
-    result = _run(key, game, names, n_replicas, n_steps, record_every, until_done, chunk_size, checkpoint_dir, progress)
+    result = _run(
+        key, game, names, n_replicas, n_steps, record_every, until_done, chunk_size, checkpoint_dir, progress,
+        recompute_bad_chunks,
+    )  # fmt: skip
     # replicas were the outer axis inside the run; present (values, replicas)
     return jax.tree.map(lambda x: np.swapaxes(x, 0, 1), result)
+
+
+def _as_swept(name: str, array, field) -> np.ndarray:
+    """Swept values as a numpy array of numbers of shape (values,) + the field's shape; ValueError naming the
+    parameter otherwise."""
+    try:
+        array = np.asarray(array)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"swept {name} is not an array of numbers ({error})") from None
+    if array.shape[1:] != field.shape:
+        raise ValueError(
+            f"{name} must have shape {tuple(field.shape)} for each swept value, got {array.shape[1:]} "
+            f"(swept array of shape {array.shape})"
+        )
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise ValueError(f"swept {name} must hold numbers, got dtype {array.dtype}")
+    return array
+
+
+def _check_swept(name: str, array: np.ndarray, field) -> None:
+    """Swept values finite, and whole numbers within int32 for an integer field; ValueError naming them."""
+    _check_finite(name, array)
+    if np.issubdtype(field.dtype, np.integer) and not np.array_equal(array, np.round(array)):
+        raise ValueError(f"swept {name} must be whole numbers, got {_shown(array)}")
+    if np.issubdtype(field.dtype, np.integer) and np.any(np.abs(array) >= 2**31):
+        raise ValueError(f"swept {name} must fit in int32, got {_shown(array)}")
+
+
+def _shown(array) -> str:
+    array = np.asarray(array)
+    return str(array.tolist()) if array.size <= 8 else f"{array.ravel()[:8].tolist()}... ({array.size} values)"
+
+
+def _check_finite(name: str, array) -> None:
+    array = np.asarray(array)
+    if np.issubdtype(array.dtype, np.inexact) and not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must be finite, got {_shown(array)}")
+
+
+def check_parameters(game) -> None:
+    """Every float array of ``game`` (policy fields, payoffs, beta, ...) finite; ValueError naming the first that
+    is not. Runs on concrete values, before anything is traced."""
+    leaves = jax.tree_util.tree_flatten_with_path(eqx.filter(game, eqx.is_array))[0]
+    for path, leaf in leaves:
+        if jnp.issubdtype(leaf.dtype, jnp.inexact):
+            _check_finite(jax.tree_util.keystr(path, simple=True, separator=".") or "parameter", np.asarray(leaf))
 
 
 def _field(game, path: str):
@@ -165,20 +230,30 @@ def _field(game, path: str):
     return game
 
 
-def _run(key, game, swept, n_replicas, n_steps, record_every, until_done, chunk_size, checkpoint_dir, progress):
+def _run(
+    key, game, swept, n_replicas, n_steps, record_every, until_done, chunk_size, checkpoint_dir, progress, recompute
+):
     record_every = n_steps if record_every is None else record_every
     check_steps(n_steps, record_every)
     if isinstance(n_replicas, bool) or not isinstance(n_replicas, int) or n_replicas < 1:
         raise ValueError(f"n_replicas must be an integer >= 1, got {n_replicas!r}")
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be an integer >= 1 or None, got {chunk_size!r}")
+    check_parameters(game)
     n_devices = jax.local_device_count()
-    chunk = _round_up(min(chunk_size or n_replicas, n_replicas), n_devices)
+    memory = estimate_memory(game, swept, n_replicas, n_steps, record_every, until_done)
+    fitting = max(n_devices, memory["fitting_chunk"] // n_devices * n_devices)
+    chunk = _round_up(min(chunk_size or fitting, n_replicas), n_devices)
+    _check_fits(memory, chunk, game, n_replicas)
     keys = jax.random.split(key, n_replicas)
     runner = partial(compiled_runner, game, swept, n_steps, record_every, until_done)
-    store = _ChunkStore(checkpoint_dir, key, game, swept, n_steps, record_every, until_done, chunk)
+    store = _ChunkStore(
+        checkpoint_dir, key, game, swept, n_steps, record_every, until_done, chunk, n_replicas, memory["fields"]
+    )
     chunks = []
     starts = range(0, n_replicas, chunk)
     for index, start in enumerate(_progress(starts, progress, "replica chunks")):
-        saved = store.load(index)
+        saved = store.load(index, min(chunk, n_replicas - start), recompute)
         if saved is None:
             chunk_keys = keys[start : start + chunk]
             out = jax.device_get(runner(chunk)(_sharded_padded(chunk_keys, chunk), eqx.filter(game, eqx.is_array)))
@@ -263,34 +338,74 @@ def _progress(iterable, enabled, description):
     return tqdm(iterable, desc=description)
 
 
+class CheckpointError(ValueError):
+    """A checkpoint chunk file that cannot be used (corrupt, truncated, or from another run); names the file."""
+
+
 class _ChunkStore:
     """Finished chunks of a long ensemble on disk (``.npz``), keyed by a fingerprint of everything that
-    determines them, so an interrupted run resumes without recomputing finished chunks."""
+    determines them (key, game, swept names and values, steps, recording, stop rule, chunk size and replica
+    count), so an interrupted run resumes without recomputing finished chunks. Each file also holds the
+    fingerprint, its chunk index and row count (``__checkpoint__``), verified when it is loaded."""
 
-    def __init__(self, directory, key, game, swept, n_steps, record_every, until_done, chunk):
+    def __init__(self, directory, key, game, swept, n_steps, record_every, until_done, chunk, n_replicas, fields=None):
         self.directory = None if directory is None else Path(directory)
         if self.directory is None:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
         description = {
+            "format": 2,
             "key": np.asarray(jax.random.key_data(key)).tolist(),
             "game": repr(eqx.filter(game, eqx.is_array, inverse=True)),
             "arrays": [np.asarray(x).tolist() for x in jax.tree.leaves(eqx.filter(game, eqx.is_array))],
-            "run": [list(swept), n_steps, record_every, until_done, chunk],
+            "run": [list(swept), n_steps, record_every, until_done, chunk, n_replicas],
         }
         self.fingerprint = hashlib.sha256(json.dumps(description).encode()).hexdigest()[:16]
+        self.fields = fields  # expected array names in a file, or None
 
     def _path(self, index):
         return self.directory / f"chunk-{self.fingerprint}-{index:05d}.npz"
 
-    def load(self, index):
+    def load(self, index, n_rows, recompute=False):
+        """The saved chunk ``index`` (``n_rows`` replicas), None if absent (or bad and ``recompute``); raises
+        CheckpointError naming a corrupt or mismatched file."""
         if self.directory is None or not self._path(index).exists():
             return None
-        with np.load(self._path(index), allow_pickle=False) as data:
-            flat = {name: data[name] for name in data.files}
+        path = self._path(index)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                flat = {name: data[name] for name in data.files}
+            reason = self._mismatch(flat, index, n_rows)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError, TypeError) as error:
+            reason = f"unreadable ({type(error).__name__}: {str(error)[:80]})"
+        if reason is not None:
+            if recompute:
+                return None
+            raise CheckpointError(
+                f"checkpoint {path}: {reason}; it was not used. Delete it, or pass recompute_bad_chunks=True to "
+                "recompute it"
+            )
+        flat.pop("__checkpoint__")
         summary = {k[len("summary/") :]: v for k, v in flat.items() if k.startswith("summary/")}
         observations = {k[len("observations/") :]: v for k, v in flat.items() if k.startswith("observations/")}
         return summary, observations or None
+
+    def _mismatch(self, flat: dict, index: int, n_rows: int) -> str | None:
+        if "__checkpoint__" not in flat:
+            return "no fingerprint inside (not a chunk written by this version of jaxconv)"
+        stamp = json.loads(str(flat["__checkpoint__"]))
+        if stamp.get("fingerprint") != self.fingerprint:
+            theirs = str(stamp.get("fingerprint"))[:16]
+            return f"written by another run (fingerprint {theirs}, this run {self.fingerprint})"
+        if stamp.get("index") != index or stamp.get("rows") != n_rows:
+            return f"holds chunk {stamp.get('index')} of {stamp.get('rows')} rows, expected chunk {index} of {n_rows}"
+        names = set(flat) - {"__checkpoint__"}
+        if self.fields is not None and names != self.fields:
+            return f"holds fields {sorted(names)}, expected {sorted(self.fields)}"
+        bad = [name for name in names if flat[name].ndim == 0 or len(flat[name]) != n_rows]
+        if bad:
+            return f"field {bad[0]} does not have {n_rows} rows"
+        return None
 
     def save(self, index, result):
         if self.directory is None:
@@ -298,16 +413,125 @@ class _ChunkStore:
         summary, observations = result
         flat = {f"summary/{k}": v for k, v in summary.items()}
         flat.update({f"observations/{k}": v for k, v in (observations or {}).items()})
+        rows = len(next(iter(summary.values())))
+        flat["__checkpoint__"] = np.array(json.dumps({"fingerprint": self.fingerprint, "index": index, "rows": rows}))
         temporary = self._path(index).with_suffix(".tmp.npz")
         np.savez(temporary, **flat)
         temporary.replace(self._path(index))
+
+
+# ----- memory -----------------------------------------------------------------------------------------------------
+MEMORY_SAFETY = 0.8  # share of the available memory a run may plan to use
+TEMPORARIES = 3  # copies of a replica's state XLA may hold at once (carry, update, scan buffers)
+
+
+def _nbytes(tree) -> int:
+    return sum(int(np.prod(x.shape, dtype=np.float64)) * x.dtype.itemsize for x in jax.tree.leaves(tree))
+
+
+def memory_limits() -> tuple[int, int]:
+    """Bytes available (host, all local devices together). ``$JAXCONV_MEMORY_LIMIT`` (bytes) overrides both."""
+    override = os.environ.get("JAXCONV_MEMORY_LIMIT")
+    if override:
+        return int(float(override)), int(float(override))
+    host = None
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    host = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    if host is None:
+        try:
+            host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            host = 1 << 50
+    if jax.default_backend() == "cpu":
+        return host, host
+    limits = [(d.memory_stats() or {}).get("bytes_limit") for d in jax.local_devices()]
+    return host, sum(limits) if all(limits) else host
+
+
+def estimate_memory(game, swept, n_replicas, n_steps, record_every, until_done) -> dict:
+    """Bytes a run will need, from its sizes (``jax.eval_shape``: nothing is allocated): ``per_replica`` on the
+    devices while it runs (state x TEMPORARIES, its records, block keys), ``host`` for the results of all replicas
+    (kept twice while concatenated) and their keys, ``fitting_chunk`` the most replicas per chunk that fit."""
+    n_values = 1
+    if swept:
+        n_values = _field(game, swept[0]).shape[0]
+        game = eqx.tree_at(lambda g: [_field(g, n) for n in swept], game, [_field(game, n)[0] for n in swept])
+    state = jax.eval_shape(lambda k: game.init(k), jax.random.key(0))
+    state_bytes = _nbytes(state)
+    record_bytes = _nbytes(jax.eval_shape(lambda s: game.record(s)[1], state))
+    summary_bytes = _nbytes(jax.eval_shape(lambda s: game.summarize(s), state))
+    n_records = n_steps // record_every
+    kept = summary_bytes + (0 if until_done else n_records * record_bytes)
+    per_replica = n_values * (TEMPORARIES * state_bytes + kept + 8 * n_records) + 4 * WORDS_PER_DRAW
+    host = n_replicas * (2 * n_values * kept + 16)
+    host_limit, device_limit = memory_limits()
+    if jax.default_backend() == "cpu":
+        budget = MEMORY_SAFETY * host_limit - host
+    else:
+        budget = MEMORY_SAFETY * device_limit
+    return {
+        "state_bytes": state_bytes,
+        "record_bytes": record_bytes,
+        "n_records": n_records,
+        "n_values": n_values,
+        "per_replica": per_replica,
+        "host": host,
+        "host_limit": host_limit,
+        "device_limit": device_limit,
+        "budget": budget,
+        "fitting_chunk": int(max(1, min(n_replicas, budget // per_replica))),
+        "fields": {f"summary/{k}" for k in jax.eval_shape(lambda s: game.summarize(s), state)}
+        | (set() if until_done else {f"observations/{k}" for k in jax.eval_shape(lambda s: game.record(s)[1], state)}),
+    }
+
+
+def _size(n_bytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n_bytes < 1024 or unit == "TiB":
+            return f"{n_bytes:.3g} {unit}" if unit != "B" else f"{int(n_bytes)} B"
+        n_bytes /= 1024
+    return ""
+
+
+def _check_fits(memory: dict, chunk: int, game, n_replicas: int, knob: str = "chunk_size") -> None:
+    """ValueError naming the sizes when ``chunk`` replicas at a time (and all the results) do not fit."""
+    sizes = (
+        f"{type(game).__name__}: state {_size(memory['state_bytes'])} per replica, {memory['n_records']} records of "
+        f"{_size(memory['record_bytes'])}" + (f", {memory['n_values']} swept values" if memory["n_values"] > 1 else "")
+    )
+    host_limit = memory["host_limit"]
+    if memory["host"] > MEMORY_SAFETY * host_limit:
+        raise ValueError(
+            f"not enough memory: the results of {n_replicas} replicas need {_size(memory['host'])} but "
+            f"{_size(host_limit)} is available ({sizes}); use fewer replicas or record less often"
+        )
+    need = chunk * memory["per_replica"]
+    if need > memory["budget"]:
+        n_devices = jax.local_device_count()
+        fitting = int(max(memory["budget"], 0) // memory["per_replica"]) // n_devices * n_devices
+        hint = f"use {knob} <= {fitting}" if fitting >= 1 else "use a smaller game or fewer steps"
+        raise ValueError(
+            f"not enough memory: {chunk} replicas at a time need about {_size(need)} "
+            f"({_size(memory['per_replica'])} per replica) but {_size(max(memory['budget'], 0))} is usable "
+            f"({sizes}); {hint}"
+        )
 
 
 def timed_ensemble(key, game, n_replicas, n_steps, record_every=None, *, until_done=False):
     """``ensemble`` in one chunk, compiled ahead of time: returns ``(Result, compile_seconds, run_seconds)``."""
     record_every = n_steps if record_every is None else record_every
     check_steps(n_steps, record_every)
+    if isinstance(n_replicas, bool) or not isinstance(n_replicas, int) or n_replicas < 1:
+        raise ValueError(f"n_replicas must be an integer >= 1, got {n_replicas!r}")
+    check_parameters(game)
     chunk = _round_up(n_replicas, jax.local_device_count())
+    memory = estimate_memory(game, (), n_replicas, n_steps, record_every, until_done)
+    _check_fits(memory, chunk, game, n_replicas, "replicas")
     keys = jax.random.split(key, n_replicas)
     padded = _sharded_padded(keys, chunk)
     arrays = eqx.filter(game, eqx.is_array)

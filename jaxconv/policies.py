@@ -5,8 +5,10 @@ maps a view of an agent's memory to a distribution over the W names, as ``logits
 likelihoods and gradients) and ``probabilities(view)`` (for drawing). A policy writes its rule once, in the form
 natural to it, and inherits the other (``probabilities = exp(logits)`` or ``logits = log(probabilities)``). The
 hard simulation draws a name with ``sample(probabilities, u)`` (inverse CDF of one uniform); a relaxed evaluation
-can reuse the same function and the same uniforms. ``check(n_names, memory)`` validates the parameters against the
-game's sizes before anything is traced.
+can reuse the same function and the same uniforms. ``check(n_names, memory, payoffs)`` validates the parameters
+against the game's sizes and payoffs before anything is traced: every parameter finite and in range, and no score
+that could overflow float32, so that a valid policy never produces a NaN probability. ``sample`` of an invalid
+vector (a NaN, a negative or an infinite weight, or all zero) returns the out-of-range name W, never a name.
 
 A ``MemoryView`` holds an agent's memory as one-hot rows, most recent entry first, so that soft (probability)
 rows can be passed instead of one-hot ones without changing a policy.
@@ -46,13 +48,35 @@ def sample(probabilities: jax.Array, u: jax.Array) -> jax.Array:
     -> int32 scalar.
 
     A name of probability 0 is never drawn (the clamp only guards against rounding of ``u * total``). The CDF is
-    a product with a triangular matrix, which XLA's CPU backend runs faster than a cumulative sum."""
+    a product with a triangular matrix, which XLA's CPU backend runs faster than a cumulative sum. Weights that
+    are not a distribution (a NaN, a negative or infinite weight, or a zero total) give W, which is not a name
+    (:data:`INVALID` explains), so they can never pass for a choice."""
     p = probabilities
     n_names = p.shape[0]
     cdf = p @ jnp.triu(jnp.ones((n_names, n_names), p.dtype))
     drawn = jnp.sum(cdf <= u * cdf[-1])
     last_possible = jnp.max(jnp.where(p > 0, jnp.arange(n_names), 0))
-    return jnp.minimum(drawn, last_possible).astype(jnp.int32)
+    valid = jnp.all(p >= 0) & (cdf[-1] > 0) & (cdf[-1] < jnp.inf)  # False for any NaN
+    return jnp.where(valid, jnp.minimum(drawn, last_possible), n_names).astype(jnp.int32)
+
+
+INVALID = "sample returns W (one past the last name) when its weights are not a distribution"
+MAX_SCORE = 1e30  # bound on |score| (and |score / temperature|) checked up front: far inside float32
+
+
+def _finite(label: str, value) -> np.ndarray:
+    """``value`` as float64; ValueError naming the first non-finite entry."""
+    value = np.asarray(value, np.float64)
+    bad = ~np.isfinite(value)
+    if bad.any():
+        where = np.unravel_index(np.argmax(bad), value.shape)
+        shown = value.tolist() if value.size <= 8 else f"{value[where]} at index {tuple(map(int, where))}"
+        raise ValueError(f"{label} must be finite, got {shown}")
+    return value
+
+
+def _payoff_scale(payoffs) -> float:
+    return 1.0 if payoffs is None else float(np.max(np.abs(_finite("payoffs", payoffs))))
 
 
 class Policy(eqx.Module):
@@ -72,8 +96,9 @@ class Policy(eqx.Module):
         """``(W,)`` probabilities of the names."""
         return jnp.exp(self.logits(view))
 
-    def check(self, n_names: int, memory: int) -> None:
-        """Raise ValueError (one line, naming the value) if the parameters do not fit W names and memory H."""
+    def check(self, n_names: int, memory: int, payoffs=None) -> None:
+        """Raise ValueError (one line, naming the value) if the parameters do not fit W names, memory H and the
+        game's ``payoffs`` (success, failure), or could make a probability NaN."""
 
 
 class Uniform(Policy):
@@ -119,12 +144,22 @@ class BestResponse(Policy):
             return jnp.log(self.probabilities(view))
         return jax.nn.log_softmax(self.sharpness * self.scores(view))
 
-    def check(self, n_names, memory):
-        if self.payoff_weight is not None and not np.isfinite(float(self.payoff_weight)):
-            raise ValueError(f"payoff_weight must be finite, got {float(self.payoff_weight)}")
+    def check(self, n_names, memory, payoffs=None):
+        for label in ("payoff_weight", "sharpness"):
+            value = getattr(self, label)
+            if value is not None and np.shape(value) != ():
+                raise ValueError(f"{label} must be a number, got shape {np.shape(value)}")
+        weight = 0.0 if self.payoff_weight is None else abs(float(_finite("payoff_weight", self.payoff_weight)))
         if self.sharpness is not None and not 0 < float(self.sharpness) < np.inf:
             raise ValueError(
                 f"sharpness must be > 0 and finite (None = exact best response), got {float(self.sharpness)}"
+            )
+        score = memory * (1.0 + weight * _payoff_scale(payoffs))
+        sharpness = 1.0 if self.sharpness is None else float(self.sharpness)
+        if not score * max(sharpness, 1.0) < MAX_SCORE:
+            raise ValueError(
+                f"payoff_weight={weight:g} and sharpness={sharpness:g} with payoffs up to {_payoff_scale(payoffs):g} "
+                f"and H={memory} give scores beyond {MAX_SCORE:g}, which overflow float32"
             )
 
 
@@ -182,13 +217,33 @@ class SoftmaxSurrogate(Policy):
         )
         return jax.nn.log_softmax(score / self.temperature)
 
-    def check(self, n_names, memory):
+    def check(self, n_names, memory, payoffs=None):
         if self.bias.shape != (n_names,):
             raise ValueError(f"bias must have shape ({n_names},) for W={n_names} names, got shape {self.bias.shape}")
-        if not float(self.temperature) > 0:
-            raise ValueError(f"temperature must be > 0, got {float(self.temperature)}")
-        if not float(self.recency) >= 0:
-            raise ValueError(f"recency must be >= 0, got {float(self.recency)}")
+        bias = _finite("bias", self.bias)
+        fields = ("win_stay", "lose_shift", "copy_partner", "own_weight", "partner_weight", "recency", "temperature")
+        for label in fields:
+            if np.shape(getattr(self, label)) != ():
+                raise ValueError(f"{label} must be a number, got shape {np.shape(getattr(self, label))}")
+        value = {label: float(_finite(label, getattr(self, label))) for label in fields}
+        if not value["temperature"] > 0:
+            raise ValueError(f"temperature must be > 0, got {value['temperature']}")
+        if not value["recency"] >= 0:
+            raise ValueError(f"recency must be >= 0, got {value['recency']}")
+        with np.errstate(over="ignore"):
+            decay = np.float64(value["recency"]) ** np.arange(memory)
+        if not decay.max() < MAX_SCORE:
+            raise ValueError(f"recency={value['recency']:g} overflows float32 over H={memory} entries")
+        score = (
+            np.abs(bias).max()
+            + sum(abs(value[label]) for label in ("win_stay", "lose_shift", "copy_partner"))
+            + (abs(value["own_weight"]) + abs(value["partner_weight"])) * decay.sum()
+        )
+        if not score < MAX_SCORE or not score / value["temperature"] < MAX_SCORE:
+            raise ValueError(
+                f"temperature={value['temperature']:g} is too small for scores up to {score:g}: score / temperature "
+                "overflows float32"
+            )
 
 
 class LookupTable(Policy):
@@ -215,7 +270,7 @@ class LookupTable(Policy):
                 table = jnp.tensordot(jnp.append(names, empty), table, axes=1)
         return table
 
-    def check(self, n_names, memory):
+    def check(self, n_names, memory, payoffs=None):
         shape = self.table.shape
         depth = (len(shape) - 1) // 2
         expected = (n_names + 1,) * (2 * depth) + (n_names,)
@@ -225,7 +280,7 @@ class LookupTable(Policy):
             )
         if depth > memory:
             raise ValueError(f"lookup table reads the last {depth} interactions but the memory holds H={memory}")
-        table = np.asarray(self.table, np.float64)
+        table = _finite("lookup table", self.table)
         if not np.all(table >= 0) or not np.allclose(table.sum(axis=-1), 1.0, atol=1e-5):
             raise ValueError("lookup table rows must be probabilities (>= 0, summing to 1 over the last axis)")
 

@@ -147,6 +147,8 @@ def _build(n: int, edges, kind: str, allow_disconnected: bool) -> NeighbourGraph
     """Validate an undirected edge list on nodes 0..n-1 and build the padded neighbour arrays."""
     n = _check_int("n", n, 2)
     edges = _as_edge_array(edges)
+    if len(edges) == 0:
+        raise ValueError(f"graph on n={n} nodes has no edges (every node is isolated)")
     bad = (edges < 0) | (edges >= n)
     if bad.any():
         raise ValueError(f"edge endpoint out of range [0, {n}): node {edges[bad][0]}")

@@ -13,7 +13,15 @@ from jaxconv.data.logs import (
     load_logs,
     parse_filename,
 )
-from jaxconv.data.safe_pickle import CorruptPickleError, DataFileError, UnsafePickleError, safe_load, safe_loads
+from jaxconv.data.safe_pickle import (
+    CorruptPickleError,
+    DataFileError,
+    PickleLimitError,
+    UnsafePickleError,
+    check_pickle,
+    safe_load,
+    safe_loads,
+)
 from jaxconv.data.summary import summarize, summarize_path, summary_text
 from jaxconv.data.tidy import Mismatch, TidyData, load_tidy_npz, tidy_dataset
 
@@ -26,11 +34,13 @@ __all__ = [
     "LogFile",
     "LogSchemaError",
     "Mismatch",
+    "PickleLimitError",
     "Run",
     "SinglePrompt",
     "Skipped",
     "TidyData",
     "UnsafePickleError",
+    "check_pickle",
     "load_logs",
     "load_tidy_npz",
     "parse_filename",

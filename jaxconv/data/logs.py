@@ -17,6 +17,7 @@ reason and the other files still load; ``strict=True`` raises instead. Loading a
 
 import hashlib
 import re
+import reprlib
 import zipfile
 import zlib
 from contextlib import ExitStack
@@ -28,7 +29,12 @@ import numpy as np
 from jaxconv.data.safe_pickle import DataFileError, safe_loads
 
 KINDS = ("game", "committed", "evolved", "no_memory_bias_test", "bias_test", "meta", "unknown")
-MAX_MEMBER_BYTES = 1 << 30  # larger zip members are skipped (zip-bomb guard)
+MAX_FILE_BYTES = 64 << 20  # larger files and zip members are skipped unread (the largest real log is < 1 MB)
+MAX_NAMES = 100  # distinct names in one file
+MAX_NAME_CHARS = 200  # characters of one name
+MAX_ID = 2**31 - 1  # agent ids, run keys and outcomes
+MAX_SIZE = 100_000  # N and H read from a file name
+MAX_MISSING = 10_000  # gaps in the run keys listed one by one
 
 # canonical key -> accepted spellings, canonical first
 RUN_KEYS = {"tracker": ("tracker", "track"), "simulation": ("simulation", "agents", "population")}
@@ -52,6 +58,25 @@ class LogSchemaError(DataFileError):
 
 class CorruptArchiveError(DataFileError):
     """A zip archive (or one of its members) cannot be read."""
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 2, 40, 40
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = _REPR.maxfrozenset = 4
+
+
+def _short(value) -> str:
+    """A bounded repr of any loaded value, for messages (at most ~200 characters whatever the value)."""
+    try:
+        return _REPR.repr(value)[:200]
+    except Exception:  # a value whose repr fails (e.g. an int too long to print)
+        return f"<{type(value).__name__}>"
+
+
+def _keys(mapping) -> str:
+    """The first keys of a dict, shortened, for messages."""
+    keys = [_short(k) for _, k in zip(range(8), mapping, strict=False)]
+    return "[" + ", ".join(keys) + (", ..." if len(mapping) > 8 else "") + "]"
 
 
 @dataclass(frozen=True)
@@ -302,20 +327,33 @@ def _pick(mapping: dict, spellings: tuple[str, ...], used: set):
     return None
 
 
+_INT_TEXT = re.compile(r"\s*-?[0-9]{1,10}\s*")
+
+
 def _as_int(value, what: str) -> int:
     if isinstance(value, bool):
         raise _RunSkip(f"{what} is a bool, not an integer")
+    if isinstance(value, str) and _INT_TEXT.fullmatch(value):
+        value = int(value)
     if isinstance(value, int):
+        if abs(value) > MAX_ID:
+            raise _RunSkip(f"{what} is {_short(value)}, outside [-{MAX_ID}, {MAX_ID}]")
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    raise _RunSkip(f"{what} is {value!r}, not an integer")
+    raise _RunSkip(f"{what} is {_short(value)}, not an integer")
 
 
 def _as_success(value, what: str) -> bool:
-    if isinstance(value, bool | int | float):
+    if isinstance(value, bool | int | float) and value == value:
         return value > 0  # 1/0, True/False or a payoff such as +100/-50
-    raise _RunSkip(f"{what} is {value!r}, not 1/0 or a payoff")
+    raise _RunSkip(f"{what} is {_short(value)}, not 1/0 or a payoff")
+
+
+def _as_name(value, what: str) -> str:
+    if not isinstance(value, str):
+        raise _RunSkip(f"{what} is {_short(value)}, not a name")
+    if len(value) > MAX_NAME_CHARS:
+        raise _RunSkip(f"{what} is a name of {len(value)} characters (limit {MAX_NAME_CHARS}): {_short(value)}")
+    return value
 
 
 def _pairs(rows, what: str) -> list:
@@ -323,25 +361,26 @@ def _pairs(rows, what: str) -> list:
         raise _RunSkip(f"tracker {what} is a {type(rows).__name__}, not a list")
     for t, row in enumerate(rows):
         if not isinstance(row, list | tuple) or len(row) != 2:
-            raise _RunSkip(f"tracker {what}[{t}] is {row!r}, not a pair")
+            raise _RunSkip(f"tracker {what}[{t}] is {_short(row)}, not a pair")
     return rows
 
 
 def _parse_agent(agent_id, record, used: set) -> AgentHistory:
+    label = _short(agent_id)
     if not isinstance(record, dict):
-        raise _RunSkip(f"simulation entry of agent {agent_id!r} is a {type(record).__name__}, not a dict")
+        raise _RunSkip(f"simulation entry of agent {label} is a {type(record).__name__}, not a dict")
     fields = {key: _pick(record, spellings, used) for key, spellings in AGENT_KEYS.items()}
     lists = {}
     for key in ("my_history", "partner_history", "outcome", "interactions"):
         value = fields[key] if fields[key] is not None else []
         if not isinstance(value, list | tuple):
-            raise _RunSkip(f"agent {agent_id!r}: {key} is a {type(value).__name__}, not a list")
+            raise _RunSkip(f"agent {label}: {key} is a {type(value).__name__}, not a list")
         lists[key] = list(value)
     return AgentHistory(
-        my_history=[str(x) for x in lists["my_history"]],
-        partner_history=[str(x) for x in lists["partner_history"]],
-        outcome=[_as_int(x, f"agent {agent_id!r} outcome") for x in lists["outcome"]],
-        interactions=[_as_int(x, f"agent {agent_id!r} partner id") for x in lists["interactions"]],
+        my_history=[_as_name(str(x), f"agent {label} own answer") for x in lists["my_history"]],
+        partner_history=[_as_name(str(x), f"agent {label} partner answer") for x in lists["partner_history"]],
+        outcome=[_as_int(x, f"agent {label} outcome") for x in lists["outcome"]],
+        interactions=[_as_int(x, f"agent {label} partner id") for x in lists["interactions"]],
         committed=bool(fields["committed_tag"]),
     )
 
@@ -353,16 +392,18 @@ def _parse_run(key: int, value, used: set) -> Run:
         raise _RunSkip(f"run is a {type(value).__name__}, not a dict")
     tracker = _pick(value, RUN_KEYS["tracker"], used)
     if not isinstance(tracker, dict):
-        raise _RunSkip(f"no tracker dict (run keys: {sorted(map(str, value))})")
+        raise _RunSkip(f"no tracker dict (run keys: {_keys(value)})")
     players = _pick(tracker, TRACKER_KEYS["players"], used)
     answers = _pick(tracker, TRACKER_KEYS["answers"], used)
     outcome = _pick(tracker, TRACKER_KEYS["outcome"], used)
     for what, rows in (("players", players), ("answers", answers)):
         if rows is None:
-            raise _RunSkip(f"tracker has no {what} list (tracker keys: {sorted(map(str, tracker))})")
+            raise _RunSkip(f"tracker has no {what} list (tracker keys: {_keys(tracker)})")
     players, answers = _pairs(players, "players"), _pairs(answers, "answers")
     lengths = {"players": len(players), "answers": len(answers)}
     if outcome is not None:
+        if not isinstance(outcome, list | tuple):
+            raise _RunSkip(f"tracker outcome is a {type(outcome).__name__}, not a list")
         lengths["outcome"] = len(outcome)
     if len(set(lengths.values())) > 1:
         raise _RunSkip(f"tracker lists have different lengths {lengths}")
@@ -371,7 +412,9 @@ def _parse_run(key: int, value, used: set) -> Run:
     player_ids = np.array([[_as_int(p, f"player id at t={t}") for p in row] for t, row in enumerate(players)])
     for t, row in enumerate(answers):
         if not all(isinstance(a, str) for a in row):
-            raise _RunSkip(f"answers[{t}] = {row!r} is not a pair of names")
+            raise _RunSkip(f"answers[{t}] = {_short(row)} is not a pair of names")
+        for a in row:
+            _as_name(a, f"answers[{t}]")
     answer_array = np.array([[str(a) for a in row] for row in answers], dtype=str)
     stored = None
     if outcome is not None:
@@ -397,9 +440,9 @@ def _parse_run(key: int, value, used: set) -> Run:
 
 
 def _run_key(key) -> int | None:
-    if isinstance(key, int) and not isinstance(key, bool):
+    if isinstance(key, int) and not isinstance(key, bool) and 0 <= key <= MAX_ID:
         return key
-    if isinstance(key, str) and key.isdigit():
+    if isinstance(key, str) and re.fullmatch(r"[0-9]{1,10}", key) and int(key) <= MAX_ID:
         return int(key)
     return None
 
@@ -410,6 +453,8 @@ def _parse_single(obj: dict, name: str, used: set) -> SinglePrompt:
     if not isinstance(answers, list | tuple) or not all(isinstance(a, str) for a in answers):
         raise LogSchemaError(name, "single-prompt test without a list of string answers in tracker['answers']")
     try:
+        for a in answers:
+            _as_name(a, "an answer")
         agent = _parse_agent("(single prompt)", _pick(obj, RUN_KEYS["simulation"], used), used)
     except _RunSkip as error:
         raise LogSchemaError(name, f"single-prompt test: {error}") from None
@@ -426,6 +471,9 @@ def parse_log(obj, name: str) -> tuple[LogFile, list[Skipped]]:
 
     Raises LogSchemaError naming the file when the content is not naming-game logs."""
     meta = parse_filename(name)
+    for label, value in (("N", meta.n_agents), ("memory H", meta.memory), ("committed k", meta.committed)):
+        if value is not None and value > MAX_SIZE:
+            raise LogSchemaError(name, f"{label} = {value} in the file name is larger than {MAX_SIZE}")
     log = LogFile(name=name, meta=meta, names=list(meta.names or []), n_agents=meta.n_agents)
     if meta.kind == "meta":
         log.notes.append("comprehension-question answers, not game data: content not parsed")
@@ -459,10 +507,15 @@ def parse_log(obj, name: str) -> tuple[LogFile, list[Skipped]]:
         if run_key is not None:
             keys[run_key] = key
         elif key != "rules":
-            log.notes.append(f"ignored top-level key {key!r}")
+            ignored = sum(note.startswith("ignored top-level key") for note in log.notes)
+            if ignored < 8:
+                log.notes.append(f"ignored top-level key {_short(key)}")
     if not keys:
-        raise LogSchemaError(name, f"no runs: no integer keys and no tracker (top-level keys: {sorted(map(str, obj))})")
-    for missing in sorted(set(range(min(0, min(keys)), max(keys) + 1)) - set(keys)):
+        raise LogSchemaError(name, f"no runs: no integer keys and no tracker (top-level keys: {_keys(obj)})")
+    n_missing = max(keys) + 1 - len(keys)
+    if n_missing > MAX_MISSING:
+        raise LogSchemaError(name, f"run keys go up to {max(keys)} but only {len(keys)} runs are stored")
+    for missing in sorted(set(range(max(keys) + 1)) - set(keys)):
         skipped.append(Skipped(name, missing, "run missing (no such key in the file)"))
     for run_key in sorted(keys):
         try:
@@ -487,11 +540,15 @@ def _note_aliases(log: LogFile, used: set) -> None:
 
 
 def _extend_names(log: LogFile, sequences) -> None:
+    known = set(log.names)
     extra = []
     for sequence in sequences:
         for name in sequence:
-            if name not in log.names and name not in extra:
+            if name not in known:
+                known.add(name)
                 extra.append(name)
+                if len(known) > MAX_NAMES:
+                    raise LogSchemaError(log.name, f"more than {MAX_NAMES} distinct names in the file")
     if extra and log.meta.names:
         log.notes.append(f"names in the data but not in the file name: {extra}")
     log.names.extend(extra)
@@ -518,20 +575,28 @@ def _zip_entries(path: Path, prefix: str, stack: ExitStack):
     label = prefix.rstrip("/") or str(path)
     try:
         archive = stack.enter_context(zipfile.ZipFile(path))
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
-        raise CorruptArchiveError(label, f"not a readable zip archive ({error})") from None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, NotImplementedError) as error:
+        raise CorruptArchiveError(label, f"not a readable zip archive ({_short(str(error))})") from None
     entries = []
     for info in archive.infolist():
         if info.is_dir():
             continue
 
         def read(info=info):
-            if info.file_size > MAX_MEMBER_BYTES:
-                raise CorruptArchiveError(prefix + info.filename, f"member too large ({info.file_size} bytes)")
+            name = prefix + info.filename
+            if info.file_size > MAX_FILE_BYTES:
+                raise CorruptArchiveError(name, f"member too large ({info.file_size} bytes, limit {MAX_FILE_BYTES})")
             try:
-                return archive.read(info)
-            except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as error:
-                raise CorruptArchiveError(prefix + info.filename, f"cannot read zip member ({error})") from None
+                with archive.open(info) as member:  # read at most the limit, whatever the header claims
+                    data = member.read(MAX_FILE_BYTES + 1)
+            except RuntimeError as error:  # encrypted member (zipfile asks for a password)
+                why = "encrypted, password required" if "encrypted" in str(error) else _short(str(error))
+                raise CorruptArchiveError(name, f"cannot read zip member ({why})") from None
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, ValueError) as error:
+                raise CorruptArchiveError(name, f"cannot read zip member ({_short(str(error))})") from None
+            if len(data) > MAX_FILE_BYTES:
+                raise CorruptArchiveError(name, f"member too large (more than {MAX_FILE_BYTES} bytes)")
+            return data
 
         entries.append((prefix + info.filename, read))
     return entries
@@ -540,9 +605,16 @@ def _zip_entries(path: Path, prefix: str, stack: ExitStack):
 def _file_reader(path: Path, name: str):
     def read():
         try:
-            return path.read_bytes()
+            size = path.stat().st_size
+            if size > MAX_FILE_BYTES:
+                raise DataFileError(name, f"file too large ({size} bytes, limit {MAX_FILE_BYTES}); not read")
+            with path.open("rb") as file:
+                data = file.read(MAX_FILE_BYTES + 1)
         except OSError as error:
             raise DataFileError(name, f"cannot read ({error.strerror or error})") from None
+        if len(data) > MAX_FILE_BYTES:
+            raise DataFileError(name, f"file too large (more than {MAX_FILE_BYTES} bytes); not read")
+        return data
 
     return read
 
@@ -612,9 +684,11 @@ def _load(path: Path, strict: bool, stack: ExitStack) -> LogCollection:
                 skipped.append(Skipped(name, None, f"nested copy of {outer} with DIFFERENT content; kept {outer}"))
                 continue
             log, run_skips = parse_log(safe_loads(data, name), name)
-        except DataFileError as error:
+        except Exception as error:  # one bad file is skipped with its reason; the others still load
+            if not isinstance(error, DataFileError):
+                error = DataFileError(name, f"{type(error).__name__}: {_short(str(error))}")
             if strict or single_file:
-                raise
+                raise error from None
             skipped.append(Skipped(name, None, _reason(error)))
             continue
         if same_content:

@@ -164,7 +164,7 @@ class MemoryGame(Game):
             raise ValueError(f"payoffs must be two finite numbers (success, failure), got {payoffs!r}")
         for name in ("n_committed", "committed_name", "prepared_name"):
             self.check_value(name, getattr(self, name))
-        self.policy.check(n_names, memory)
+        self.policy.check(n_names, memory, payoffs=self.payoffs)
 
     def check_value(self, name: str, value) -> None:
         """Validate a (swept) value of an array parameter, ``policy.<field>`` included (each value goes through the
@@ -172,11 +172,15 @@ class MemoryGame(Game):
         if name.startswith("policy."):
             field = name.removeprefix("policy.")
             for one in np.asarray(value):
-                eqx.tree_at(lambda p: getattr(p, field), self.policy, jnp.asarray(one)).check(self.n_names, self.memory)
+                policy = eqx.tree_at(lambda p: getattr(p, field), self.policy, jnp.asarray(one))
+                policy.check(self.n_names, self.memory, payoffs=self.payoffs)
             return
         value = np.asarray(value)
         if name == "payoffs" and (value.shape[-1:] != (2,) or not np.all(np.isfinite(value))):
             raise ValueError(f"payoffs must be pairs of finite numbers (success, failure), got {value.tolist()}")
+        if name == "payoffs":
+            for one in value.reshape(-1, 2):
+                self.policy.check(self.n_names, self.memory, payoffs=one)
         if name == "n_committed" and (np.any(value < 0) or np.any(value >= self.n_agents)):
             raise ValueError(f"committed must be in [0, n_agents={self.n_agents}), got {value.tolist()}")
         if name in ("committed_name", "prepared_name") and (np.any(value < 0) or np.any(value >= self.n_names)):

@@ -83,8 +83,9 @@ class NamingGame(Game):
         check_choice("initial", initial, ("empty", "prepared"))
         if vocabulary == "open" and empty_speaker == "forgets":
             raise ValueError("empty_speaker='forgets' needs a finite pool of names; an inventor keeps its new word")
-        if not 0.0 <= float(beta) <= 1.0:
-            raise ValueError(f"beta must be in [0, 1], got {beta}")
+        if jnp.ndim(beta) != 0 or not 0.0 <= float(beta) <= 1.0:
+            shown = f"an array of shape {jnp.shape(beta)}" if jnp.ndim(beta) else beta
+            raise ValueError(f"beta must be a number in [0, 1], got {shown}")
         if committed_fraction is not None:
             committed = committed_count(n_agents, committed_fraction, committed_mode)
         check_int("committed", committed, low=0)
@@ -119,14 +120,19 @@ class NamingGame(Game):
 
     def check_value(self, name: str, values) -> None:
         """Validate values of a swept parameter (``jaxconv.sweep``); raises ValueError naming a bad one."""
+        if jnp.ndim(values) != 1:
+            raise ValueError(f"swept {name} must be one number per value, got shape {jnp.shape(values)}")
         values = list(map(float, values))
         if name == "beta" and not all(0.0 <= v <= 1.0 for v in values):
             raise ValueError(f"beta must be in [0, 1], got {values}")
         if name == "n_committed":
             if self.committed_mode != "converted":
                 raise ValueError("sweeping n_committed needs committed_mode='converted' (added agents change N)")
-            if not all(v == int(v) and 0 <= v <= self.n_agents for v in values):
+            if not all(0 <= v <= self.n_agents and v == int(v) for v in values):
                 raise ValueError(f"n_committed must be integers in [0, {self.n_agents}], got {values}")
+        n_names = RESERVED_NAMES if self.vocabulary == "open" else self.vocabulary
+        if name in ("committed_name", "prepared_name") and not all(0 <= v < n_names and v == int(v) for v in values):
+            raise ValueError(f"{name} must be integers in [0, {n_names}) (the pool of names), got {values}")
 
     # ----- sizes --------------------------------------------------------------------------------------------
     @property
