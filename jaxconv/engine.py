@@ -461,7 +461,11 @@ def estimate_memory(game, swept, n_replicas, n_steps, record_every, until_done) 
     if swept:
         n_values = _field(game, swept[0]).shape[0]
         game = eqx.tree_at(lambda g: [_field(g, n) for n in swept], game, [_field(game, n)[0] for n in swept])
-    state = jax.eval_shape(lambda k: game.init(k), jax.random.key(0))
+    try:
+        state = jax.eval_shape(lambda k: game.init(k), jax.random.key(0))
+    except (TypeError, OverflowError, ValueError) as error:  # sizes beyond what an array shape can hold
+        reason = (str(error).splitlines() or [type(error).__name__])[0][:160]
+        raise ValueError(f"{type(game).__name__} cannot be built at these sizes ({reason})") from None
     state_bytes = _nbytes(state)
     record_bytes = _nbytes(jax.eval_shape(lambda s: game.record(s)[1], state))
     summary_bytes = _nbytes(jax.eval_shape(lambda s: game.summarize(s), state))

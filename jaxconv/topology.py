@@ -243,6 +243,8 @@ def erdos_renyi(
             raise ValueError(f"mean_degree must be in [0, n - 1 = {n - 1}], got mean_degree={mean_degree}")
         p = mean_degree / (n - 1)
     p = _check_probability("p", p)
+    if 0.0 < p and 1.0 - p == 1.0:
+        raise ValueError(f"p={p!r} is too small to sample (1 - p rounds to 1); use p = 0 or p >= 1e-15")
     graph = nx.fast_gnp_random_graph(n, p, seed=_check_int("seed", seed, 0))
     return _build(n, _edge_array(graph), "erdos_renyi", allow_disconnected)
 
