@@ -13,7 +13,7 @@ with Python tuples; it uses nothing of the simulator except a policy's ``probabi
 
 Common setting: complete graph, random sequential pairs: each interaction the speaker is uniform among the N agents
 and the hearer uniform among the N-1 others (every ordered pair has probability 1/(N(N-1))). The committed agents
-are agents 0..k-1 ("converted" from the N).
+are agents 0..k-1 ("converted" from the N) for ``committed=k``, or those of a tuple ``committed=(i, j, ...)``.
 
 Memory game (LLM protocol): an agent's state is ``MemoryAgent(own, partner, last, committed)``: its last H own and
 partner choices (tuples, most recent first, -1 = empty slot), its latest choice (-1 before the first one) and
@@ -159,6 +159,18 @@ def _enumerate(initial: tuple, moves: Callable, lump: bool) -> tuple:
     )
 
 
+def _committed_agents(n_agents: int, committed) -> tuple:
+    """Which agents are committed: agents 0..k-1 for an int k, or the agents of a tuple of indices (to check that
+    labels do not matter)."""
+    if isinstance(committed, tuple):
+        if not all(0 <= i < n_agents for i in committed):
+            raise ValueError(f"committed agents must be in [0, {n_agents}), got {committed}")
+        return tuple(i in committed for i in range(n_agents))
+    if not 0 <= committed <= n_agents:
+        raise ValueError(f"committed must be in [0, {n_agents}], got {committed}")
+    return tuple(i < committed for i in range(n_agents))
+
+
 def _ordered_pairs(n: int):
     """Every (speaker, hearer) pair with its probability 1/(N(N-1))."""
     for speaker in range(n):
@@ -175,7 +187,7 @@ def memory_chain(
     *,
     n_names: int = 2,
     update: str = "both",
-    committed: int = 0,
+    committed: int | tuple = 0,
     committed_name: int = 1,
     initial: str = "empty",
     prepared_name: int = 0,
@@ -186,12 +198,12 @@ def memory_chain(
     non-committed agent whose memory is ``views[view]``, ``len(views) * W + name`` for a committed one."""
     if update not in ("both", "hearer") or initial not in ("empty", "prepared"):
         raise ValueError(f"bad update {update!r} or initial {initial!r}")
-    if not 0 <= committed < n_agents:
-        raise ValueError(f"committed must be in [0, {n_agents}), got {committed}")
+    is_committed = _committed_agents(n_agents, committed)
+    if sum(is_committed) == n_agents:
+        raise ValueError("the memory game needs at least one non-committed agent")
     start = prepared_name if initial == "prepared" else -1
     first = tuple(
-        MemoryAgent((start,) * memory, (start,) * memory, committed_name if i < committed else start, i < committed)
-        for i in range(n_agents)
+        MemoryAgent((start,) * memory, (start,) * memory, committed_name if c else start, c) for c in is_committed
     )
     views: dict = {}  # (own, partner) -> index, filled while enumerating
 
@@ -248,6 +260,7 @@ def _view_arrays(chain: Chain) -> tuple:
     return own, partner
 
 
+@eqx.filter_jit
 def _memory_probabilities(policy, weight, factors, own, partner, n_names, committed_name, payoffs):
     """Transition probabilities ``weight * factor[speaker's choice] * factor[hearer's choice]``, the factors the
     choice probabilities: ``policy.probabilities`` of every memory (rows ``own``, ``partner``; flattened as
@@ -303,7 +316,7 @@ def memory_chain_success(
     *,
     n_names: int = 2,
     update: str = "both",
-    committed: int = 0,
+    committed: int | tuple = 0,
     committed_name: int = 1,
     initial: str = "empty",
     prepared_name: int = 0,
@@ -323,7 +336,7 @@ def memory_chain_expectation(
     *,
     n_names: int = 2,
     update: str = "both",
-    committed: int = 0,
+    committed: int | tuple = 0,
     committed_name: int = 1,
     initial: str = "empty",
     prepared_name: int = 0,
@@ -374,7 +387,7 @@ def naming_chain(
     *,
     vocabulary: int = 2,
     empty_speaker: str = "keeps",
-    committed: int = 0,
+    committed: int | tuple = 0,
     committed_name: int = 1,
     initial: str = "prepared",
     prepared_name: int = 0,
@@ -384,11 +397,10 @@ def naming_chain(
     ``[1, beta, 1 - beta]``: 1 for a failure, beta for a success's collapse, 1 - beta for its absence."""
     if empty_speaker not in ("keeps", "forgets") or initial not in ("empty", "prepared"):
         raise ValueError(f"bad empty_speaker {empty_speaker!r} or initial {initial!r}")
-    if not 0 <= committed <= n_agents:
-        raise ValueError(f"committed must be in [0, {n_agents}], got {committed}")
     start = (prepared_name,) if initial == "prepared" else ()
     first = tuple(
-        NamingAgent((committed_name,), True) if i < committed else NamingAgent(start, False) for i in range(n_agents)
+        NamingAgent((committed_name,), True) if c else NamingAgent(start, False)
+        for c in _committed_agents(n_agents, committed)
     )
 
     def holding(agent: NamingAgent, inventory: set) -> NamingAgent:
@@ -464,7 +476,7 @@ def naming_chain_success(
     *,
     vocabulary: int = 2,
     empty_speaker: str = "keeps",
-    committed: int = 0,
+    committed: int | tuple = 0,
     committed_name: int = 1,
     initial: str = "prepared",
     prepared_name: int = 0,
@@ -482,7 +494,7 @@ def naming_chain_expectation(
     *,
     vocabulary: int = 2,
     empty_speaker: str = "keeps",
-    committed: int = 0,
+    committed: int | tuple = 0,
     committed_name: int = 1,
     initial: str = "prepared",
     prepared_name: int = 0,

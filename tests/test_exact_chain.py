@@ -1,7 +1,7 @@
 """The exact Markov-chain oracle (tests/exact_chain.py): stochastic transitions, agreement with Monte Carlo of the
 hard simulator, exact gradients against finite differences, and cases computed by hand."""
 
-import math
+import itertools
 
 import equinox as eqx
 import jax
@@ -69,15 +69,15 @@ def test_lumped_chains_equal_labelled_ones():
     """Merging permutations of the non-committed agents is exact for the symmetric observables."""
     policy = SoftmaxSurrogate(BIAS, **SOFTMAX)
     for observable in ("pushed_share", "flip", "success_rate"):
-        labelled = ec.memory_chain_expectation(policy, 3, 2, 9, observable)
-        lumped = ec.memory_chain_expectation(policy, 3, 2, 9, observable, lump=True)
+        labelled = ec.memory_chain_expectation(policy, 3, 2, 10, observable)
+        lumped = ec.memory_chain_expectation(policy, 3, 2, 10, observable, lump=True)
         np.testing.assert_allclose(lumped, labelled, rtol=1e-5, atol=1e-7, err_msg=observable)
     config = dict(initial="empty", empty_speaker="forgets", committed=1)
     for observable in ("committed_only_share", "committed_flip", "success_rate"):
-        labelled = ec.naming_chain_expectation(0.6, 5, 12, observable, **config)
-        lumped = ec.naming_chain_expectation(0.6, 5, 12, observable, lump=True, **config)
+        labelled = ec.naming_chain_expectation(0.5, 4, 10, observable, **config)
+        lumped = ec.naming_chain_expectation(0.5, 4, 10, observable, lump=True, **config)
         np.testing.assert_allclose(lumped, labelled, rtol=1e-5, atol=1e-7, err_msg=observable)
-    assert ec.naming_chain(5, lump=True, **config).n_states < ec.naming_chain(5, **config).n_states
+    assert ec.naming_chain(4, lump=True, **config).n_states < ec.naming_chain(4, **config).n_states
 
 
 # ----- (b) Monte Carlo of the hard simulator ----------------------------------------------------------------------
@@ -213,21 +213,27 @@ def test_naming_gradients_match_finite_differences():
 
 
 def test_binomial_mixture_is_the_random_committed_chain():
-    """p = 0 and 1 give the chains without and with every agent committed; in between, the Binomial weights."""
+    """Each of N=3 agents committed independently with probability p: the average over all 2^N committed sets
+    (each its own chain, labels as drawn) equals the Binomial mixture over k of the chains with agents 0..k-1
+    committed, in value and in d/dp; p = 0 and 1 give the chains without and with every agent committed."""
+    p, n, steps, options = 0.3, 3, 8, dict(beta=0.6, initial="empty")
+    subsets = list(itertools.product((False, True), repeat=n))
     for observable in ("committed_only_share", "committed_flip", "success_rate"):
-        chains = [ec.naming_chain_expectation(0.6, 4, 8, observable, committed=k) for k in range(5)]
-        np.testing.assert_allclose(ec.binomial_committed_expectation(0.0, 4, 8, observable, beta=0.6), chains[0])
-        np.testing.assert_allclose(ec.binomial_committed_expectation(1.0, 4, 8, observable, beta=0.6), chains[4])
-        weights = [math.comb(4, k) * 0.3**k * 0.7 ** (4 - k) for k in range(5)]
-        mixture = ec.binomial_committed_expectation(0.3, 4, 8, observable, beta=0.6)
-        np.testing.assert_allclose(mixture, np.dot(weights, chains), rtol=1e-5)
-        # d/dp Binom(k; 4, p) = C(4, k) (k p^(k-1) (1-p)^(4-k) - (4-k) p^k (1-p)^(3-k))
-        slopes = [
-            math.comb(4, k) * (k * 0.3 ** (k - 1) * 0.7 ** (4 - k) - (4 - k) * 0.3**k * 0.7 ** (3 - k))
-            for k in range(5)
+        by_set = [
+            ec.naming_chain_expectation(0.6, n, steps, observable, committed=tuple(np.flatnonzero(s)), initial="empty")
+            for s in subsets
         ]
-        gradient = jax.grad(lambda p, o=observable: ec.binomial_committed_expectation(p, 4, 8, o, beta=0.6))(0.3)
-        np.testing.assert_allclose(gradient, np.dot(slopes, chains), rtol=1e-5, atol=1e-6)
+        sizes = np.array([sum(s) for s in subsets])
+        random_set = np.dot(p**sizes * (1 - p) ** (n - sizes), by_set)
+        mixture = lambda p, o=observable: ec.binomial_committed_expectation(p, n, steps, o, **options)  # noqa: E731
+        np.testing.assert_allclose(mixture(p), random_set, rtol=1e-5, err_msg=observable)
+        # d/dp of p^|S| (1-p)^(N-|S|)
+        slopes = sizes * p ** np.maximum(sizes - 1, 0) * (1 - p) ** (n - sizes) - (n - sizes) * p**sizes * (
+            1 - p
+        ) ** np.maximum(n - sizes - 1, 0)
+        np.testing.assert_allclose(jax.grad(mixture)(p), np.dot(slopes, by_set), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(mixture(0.0), by_set[0], rtol=1e-6, err_msg=observable)
+        np.testing.assert_allclose(mixture(1.0), by_set[-1], rtol=1e-6, err_msg=observable)
 
 
 # ----- (d) cases computed by hand -------------------------------------------------------------------------------
