@@ -113,14 +113,14 @@ class GumbelSoftmax(Chooser):
         return n_options
 
     def choose(self, probabilities, u):
-        perturbed = jnp.log(probabilities) - jnp.log(-jnp.log(u))  # Gumbel noise from uniforms
+        perturbed = _log(probabilities) - jnp.log(-jnp.log(u))  # Gumbel noise from uniforms
         soft = jax.nn.softmax(perturbed / self.temperature)
         hard = jax.nn.one_hot(jnp.argmax(perturbed), probabilities.shape[0], dtype=soft.dtype)
         value = self._straighten(hard, soft)
         return Choice(value, jax.lax.stop_gradient(jnp.log(jnp.sum(hard * probabilities))))
 
     def coin(self, probability, u):
-        logit = jnp.log(probability) - jnp.log1p(-probability)
+        logit = _log(probability) - _log(1.0 - probability)
         perturbed = logit + jnp.log(u[0]) - jnp.log1p(-u[0])  # logistic noise: the binary case of Gumbel-max
         soft = jax.nn.sigmoid(perturbed / self.temperature)
         hard = (perturbed > 0).astype(soft.dtype)
@@ -145,6 +145,12 @@ class Expected(Chooser):
 
     def coin(self, probability, u):
         return Choice(jnp.asarray(probability, jnp.float32), jnp.float32(0.0))
+
+
+def _log(probabilities: jax.Array) -> jax.Array:
+    """log whose gradient at probability 0 is 0, not NaN (the log is -inf there: the option is never chosen)."""
+    possible = probabilities > 0
+    return jnp.where(possible, jnp.log(jnp.where(possible, probabilities, 1.0)), -jnp.inf)
 
 
 # ----- writing a rule once for both representations ----------------------------------------------------------------

@@ -17,11 +17,15 @@ vocabulary names 0 and 1 are reserved for a prepared or committed name and agent
 an inventory never becomes empty again, so each agent invents at most once and the bitset can never overflow.
 """
 
+from functools import partial
+from typing import NamedTuple
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
 from jaxconv import bitset
+from jaxconv.choosers import Choice, Chooser, Sample, mix
 from jaxconv.games.base import Game, check_choice, check_int
 from jaxconv.schedules import Schedule, schedule_from_name
 from jaxconv.topology import Graph, complete
@@ -167,28 +171,40 @@ class NamingGame(Game):
             consensus_time=jnp.int32(-1),
         )
 
-    def interact(self, speaker, speaker_words, hearer_words, speaker_committed, hearer_committed, uniforms):
-        """The rule for one speaker-hearer pair; inventories are ``(n_words,) uint32`` bitsets.
+    # ----- the rule ---------------------------------------------------------------------------------------------
+    def interact(self, chooser: Chooser, speaker, speaker_words, hearer_words, speaker_committed, hearer_committed, u):
+        """The rule for one speaker-hearer pair: the speaker utters a word of its inventory (an empty speaker
+        invents one, or draws one from the pool); if the hearer knows it, both keep only that word (with
+        probability beta), else the hearer learns it. Committed agents never change.
 
-        Returns the two new inventories and whether the hearer knew the word."""
-        u_word, u_collapse = uniforms
-        n_known = bitset.size(speaker_words)
+        Inventories are ``(n_words,) uint32`` bitsets (hard choosers) or ``(W,)`` membership weights (others, a
+        finite pool only); ``u`` holds the chooser's uniforms for the word, then for the collapse. Returns the
+        two new inventories, whether the hearer knew the word and the log-probability of the choices."""
+        inventories = self.inventories(chooser)
+        n_word_uniforms = chooser.uniforms(inventories.n_options)
+        word = inventories.utter(chooser, speaker_words, u[:n_word_uniforms], RESERVED_NAMES + speaker)
+        success = inventories.knows(hearer_words, word.value)
+        collapse = chooser.coin(self.beta, u[n_word_uniforms:])
+        collapses = success * collapse.value
+        only_word = inventories.only(word.value)
+        keeps_word = inventories.learns_own_word(speaker_words, self.empty_speaker == "keeps")
+        speaker_learned = mix(keeps_word, inventories.add(speaker_words, word.value), speaker_words)
+        speaker_after = mix(collapses, only_word, speaker_learned)
+        hearer_after = mix(collapses, only_word, inventories.add(hearer_words, word.value))
+        speaker_after = mix(speaker_committed, speaker_words, speaker_after)
+        hearer_after = mix(hearer_committed, hearer_words, hearer_after)
+        log_prob = word.log_prob + mix(success, collapse.log_prob, 0.0)  # the coin matters only after a success
+        return speaker_after, hearer_after, success, log_prob
+
+    def inventories(self, chooser: Chooser) -> "Bitsets | Memberships":
+        """How inventories are held for ``chooser``: bitsets for hard choices, membership weights otherwise."""
+        if chooser.hard:
+            return Bitsets(self.n_words, None if self.vocabulary == "open" else self.vocabulary)
         if self.vocabulary == "open":
-            invented = RESERVED_NAMES + speaker  # brand new: each agent invents at most once
-        else:
-            invented = _uniform_index(u_word, self.vocabulary)  # a name drawn from the pool
-        word = jnp.where(n_known == 0, invented, bitset.nth_member(speaker_words, _uniform_index(u_word, n_known)))
-        success = bitset.contains(hearer_words, word)
-        collapse = success & (u_collapse < self.beta)
-        only_word = bitset.singleton(word, self.n_words)
-        speaker_learns = (n_known > 0) | (self.empty_speaker == "keeps")
-        speaker_after = jnp.where(
-            collapse, only_word, jnp.where(speaker_learns, speaker_words | only_word, speaker_words)
-        )
-        hearer_after = jnp.where(collapse, only_word, hearer_words | only_word)
-        speaker_after = jnp.where(speaker_committed, speaker_words, speaker_after)
-        hearer_after = jnp.where(hearer_committed, hearer_words, hearer_after)
-        return speaker_after, hearer_after, success
+            raise ValueError(
+                "relaxed choices need a finite pool of names (vocabulary=W); the open vocabulary is hard-only"
+            )
+        return Memberships(self.vocabulary)
 
     def advance(self, state: NamingState, words: jax.Array) -> NamingState:
         """One step of the schedule from ``(words_per_step,) uint32`` random words."""
@@ -198,7 +214,7 @@ class NamingGame(Game):
         # whole inventory array before the write below (benchmarks/RESULTS.md, one replica of large N).
         before = jax.lax.optimization_barrier(state.inventories[rows])
         before_s, before_h = before[: speakers.shape[0]], before[speakers.shape[0] :]
-        after_s, after_h, success = jax.vmap(self.interact)(
+        after_s, after_h, success, _ = jax.vmap(partial(self.interact, Sample()))(
             speakers, before_s, before_h, speakers < self.n_committed, hearers < self.n_committed, uniforms
         )
         inventories = state.inventories.at[rows].set(jnp.concatenate([after_s, after_h]), unique_indices=True)
@@ -286,9 +302,83 @@ def committed_count(n_agents: int, fraction: float, mode: str) -> int:
     return round(fraction * n_agents) if mode == "converted" else round(fraction * n_agents / (1.0 - fraction))
 
 
+class Bitsets(NamedTuple):
+    """Inventories as ``(n_words,) uint32`` bitsets (``jaxconv.bitset``), chosen from by hard choices: the word
+    uttered is uniform among the known ones (the inverse CDF of one uniform)."""
+
+    n_words: int
+    pool: int | None  # W names, or None for the open vocabulary
+
+    @property
+    def n_options(self) -> int:
+        return 1
+
+    def utter(self, chooser: Chooser, inventory, u, invented) -> Choice:
+        n_known = bitset.size(inventory)
+        new = invented if self.pool is None else _uniform_index(u[0], self.pool)
+        known = bitset.nth_member(inventory, _uniform_index(u[0], n_known))
+        n_options = jnp.where(n_known > 0, n_known, 1 if self.pool is None else self.pool)
+        return Choice(jnp.where(n_known == 0, new, known), -jnp.log(n_options.astype(jnp.float32)))
+
+    def knows(self, inventory, word):
+        return bitset.contains(inventory, word)
+
+    def only(self, word):
+        return bitset.singleton(word, self.n_words)
+
+    def add(self, inventory, word):
+        return inventory | self.only(word)
+
+    def learns_own_word(self, inventory, keeps: bool):
+        """An empty speaker keeps its new word only if ``keeps``; a speaker that knew words adds nothing new."""
+        return (bitset.size(inventory) > 0) | keeps
+
+    def holds_only(self, inventory, word):
+        """Whether the inventory is exactly ``{word}``."""
+        return jnp.all(inventory == self.only(word))
+
+
+class Memberships(NamedTuple):
+    """Inventories of a pool of W names as ``(W,)`` weights in [0, 1], membership of each name (0/1 for a hard
+    state). A speaker utters each name it knows with probability weight / total; it is empty with weight
+    ``prod(1 - weight)`` and then draws from the pool. Exact for 0/1 weights."""
+
+    pool: int
+
+    @property
+    def n_options(self) -> int:
+        return self.pool
+
+    def utter(self, chooser: Chooser, inventory, u, invented) -> Choice:
+        del invented  # a finite pool: an empty speaker draws a name
+        empty = self.empty(inventory)
+        known = inventory / jnp.maximum(inventory.sum(), 1e-30)
+        return chooser.choose((1.0 - empty) * known + empty / self.pool, u)
+
+    def knows(self, inventory, word):
+        return jnp.sum(inventory * word)
+
+    def only(self, word):
+        return word
+
+    def add(self, inventory, word):
+        return inventory + word - inventory * word
+
+    def learns_own_word(self, inventory, keeps: bool):
+        return 1.0 if keeps else 1.0 - self.empty(inventory)
+
+    def holds_only(self, inventory, word):
+        """Weight of the inventory being exactly ``{word}`` (memberships taken as independent)."""
+        return jnp.prod(word * inventory + (1.0 - word) * (1.0 - inventory))
+
+    @staticmethod
+    def empty(inventory):
+        return jnp.prod(1.0 - inventory)
+
+
 def _uniform_index(u: jax.Array, n) -> jax.Array:
     """``floor(u * n)`` for u uniform in [0, 1), kept below n against float rounding."""
     return jnp.minimum((u * n).astype(jnp.int32), jnp.maximum(n, 1) - 1)
 
 
-__all__ = ["NamingGame", "NamingState", "committed_count"]
+__all__ = ["Bitsets", "Memberships", "NamingGame", "NamingState", "committed_count"]
