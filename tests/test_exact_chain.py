@@ -52,7 +52,7 @@ def test_memory_transitions_sum_to_one(label, policy, config):
     out = np.asarray(jax.ops.segment_sum(prob, chain.src, num_segments=chain.n_states))
     assert np.all(np.asarray(prob) >= 0), label
     np.testing.assert_allclose(out, 1.0, atol=1e-5, err_msg=label)
-    assert np.all(chain.dst < chain.n_states) and chain.states[0] in chain.states
+    assert np.all(np.bincount(chain.src, minlength=chain.n_states) > 0), label  # every state has moves
 
 
 @pytest.mark.parametrize("label, config", NAMING_CASES, ids=[c[0] for c in NAMING_CASES])
@@ -114,6 +114,7 @@ def test_memory_chain_matches_simulator(label, policy, config, steps):
         result.observations["successes"], ec.memory_chain_success(*args, lump=lump, **options), label
     )
     free = config["n_agents"] - options.get("committed", 0)
+    # an exact value is a reference sample of zero variance
     share = ec.memory_chain_expectation(*args, "pushed_share", lump=lump, **options)
     assert_means_agree(result.summary["pushed_agents"] / free, [float(share)] * 2, f"{label} pushed share")
     flip = ec.memory_chain_expectation(*args, "flip", lump=lump, **options)
