@@ -97,6 +97,8 @@ class NamingMeanField(eqx.Module):
     def __init__(self, game: NamingGame):
         if game.vocabulary == "open":
             raise ValueError("the mean field needs a finite pool of names (vocabulary=W)")
+        if game.initial != "prepared":
+            raise ValueError("the mean field's types are nonempty inventories: it needs initial='prepared'")
         if game.vocabulary > 5:
             raise ValueError(f"the mean field enumerates 2^W - 1 inventories; W={game.vocabulary} is too many (<= 5)")
         self.game = game
@@ -211,7 +213,8 @@ class MemoryMeanField(eqx.Module):
     def rhs(self, x: jax.Array, p: jax.Array) -> jax.Array:
         """``dx/dt`` ``(K,)`` for population fractions ``x`` ``(K,)`` and committed fraction ``p``."""
         choose = self.choice_probabilities().astype(x.dtype)
-        partner_choice = x @ choose + p * jax.nn.one_hot(self.game.committed_name, self.game.n_names, dtype=x.dtype)
+        committed = p * jax.nn.one_hot(self.game.committed_name, self.game.n_names, dtype=x.dtype)
+        partner_choice = (x @ choose + committed) / (x.sum() + p)  # normalized: mass is conserved for any x
         flow = x[:, None, None] * choose[:, :, None] * partner_choice[None, None, :]
         inflow = jax.ops.segment_sum(flow.reshape(-1), self.pushed.reshape(-1), num_segments=self.n_types)
         pushes_per_round = 2.0 if self.game.update == "both" else 1.0
@@ -228,8 +231,10 @@ class MemoryMeanField(eqx.Module):
         return (1 - p) * jax.nn.one_hot(window, self.n_types)
 
     def committed_share(self, x: jax.Array) -> jax.Array:
-        """Population fraction of uncommitted agents' choices that are the committed name."""
-        return x @ self.choice_probabilities()[:, self.game.committed_name].astype(x.dtype)
+        """The committed name's share of the partner choices remembered by uncommitted agents, times their
+        population fraction (linear in ``x``)."""
+        remembered = jnp.mean(self.partner == self.game.committed_name, axis=1)
+        return x @ remembered.astype(x.dtype)
 
 
 def _window_tables(n_entries: int, memory: int, fills) -> tuple[np.ndarray, np.ndarray]:
@@ -266,22 +271,24 @@ def _policy_reads_own_choices(game: MemoryGame) -> bool:
     return bool(needed.intersection(jaxpr.invars))
 
 
-# ----- integration, fixed points, stability --------------------------------------------------------------------
-@eqx.filter_jit
+# ----- integration and stability --------------------------------------------------------------------
 def integrate(model, x0: jax.Array, p, times: jax.Array, rtol: float = 1e-6, atol: float = 1e-9) -> jax.Array:
     """Trajectory ``(T, K)`` of the mean field at ``times`` ``(T,)`` (rounds) from ``x0`` at ``times[0]``
-    (diffrax, Tsit5, adaptive steps)."""
+    (diffrax, Tsit5, adaptive steps). New values of ``p``, ``times`` or the model's arrays do not recompile."""
     x0 = jnp.asarray(x0)
-    times = jnp.asarray(times, x0.dtype)
-    term = diffrax.ODETerm(lambda t, x, args: args[0].rhs(x, args[1]))
+    return _integrate(model, x0, jnp.asarray(p, x0.dtype), jnp.asarray(times, x0.dtype), rtol, atol)
+
+
+@eqx.filter_jit
+def _integrate(model, x0, p, times, rtol, atol):
     solution = diffrax.diffeqsolve(
-        term,
+        diffrax.ODETerm(lambda t, x, p: model.rhs(x, p)),
         diffrax.Tsit5(),
         times[0],
         times[-1],
         None,
         x0,
-        args=(model, jnp.asarray(p, x0.dtype)),
+        args=p,
         saveat=diffrax.SaveAt(ts=times),
         stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
         max_steps=100_000,
@@ -301,19 +308,14 @@ def _newton(x):
 
 
 @eqx.filter_jit
-def fixed_point(model, x0: jax.Array, p) -> tuple[jax.Array, jax.Array]:
-    """Newton's method for a fixed point near ``x0`` ``(K,)`` at committed fraction ``p`` -> (fixed point, whether
-    Newton converged)."""
-    solution = optx.root_find(
-        lambda x, p: _relaxed_rhs(model, x, p), _newton(x0), x0, jnp.asarray(p, x0.dtype), throw=False
-    )
-    return solution.value, solution.result == optx.RESULTS.successful
+def _jacobian(model, x, p):
+    return jax.jacfwd(model.rhs)(x, p)
 
 
 def stability(model, x: jax.Array, p) -> np.ndarray:
     """Eigenvalues ``(K - 1,)`` (numpy complex, decreasing real part) of the Jacobian at ``x`` restricted to the
     simplex (directions of zero total mass): the fixed point is stable iff all real parts are negative."""
-    jacobian = np.asarray(jax.jacfwd(model.rhs)(jnp.asarray(x), p), np.float64)
+    jacobian = np.asarray(_jacobian(model, jnp.asarray(x), jnp.asarray(p, jnp.asarray(x).dtype)), np.float64)
     # coordinates along e_i - e_K, i < K: the matrix of the map on sum-zero vectors
     restricted = jacobian[:-1, :-1] - jacobian[:-1, -1:]
     eigenvalues = np.linalg.eigvals(restricted)
@@ -353,24 +355,32 @@ def solve_fold(model, x0: jax.Array, p0, v0: jax.Array):
     return x, p, v, solution.result == optx.RESULTS.successful
 
 
+def fold_threshold(model, start) -> jax.Array:
+    """p_c of ``model`` by ``solve_fold`` from ``start`` (a ``tipping_point`` result's, for a nearby model);
+    ``jax.grad``-able in the model's arrays. Raises if Newton does not converge."""
+    _, p_c, _, converged = solve_fold(model, *start)
+    return eqx.error_if(p_c, ~converged, "the fold was not found from this start: the model is too far from it")
+
+
 def tipping_point(model, *, share_step: float = 0.02, relax_rounds: float = 200.0) -> dict:
     """Critical mass p_c of ``model`` (``NamingMeanField`` or ``MemoryMeanField``): the fold of the incumbent branch.
 
-    The incumbent fixed point at p = 0 is found by integrating ``relax_rounds`` rounds from the initial state and
-    polishing with Newton; the branch is followed in steps of the committed share (``share_step``, halved when
-    Newton fails) until p decreases, and the fold is refined by ``solve_fold`` from the highest point, with the
-    branch's tangent there as the null-vector estimate.
+    The incumbent fixed point at p = 0 is found by integrating ``relax_rounds`` rounds from the initial state
+    (then polished by Newton as the first point of the branch); the branch is followed in steps of the committed
+    share (``share_step``, halved when Newton fails) until p decreases, and the fold is refined by ``solve_fold``
+    from the highest point, with the branch's tangent there as the null-vector estimate.
 
     Returns ``p_c``, ``state`` (K,) and ``null_vector`` (K,) at the fold, the followed branch (``branch_share``,
-    ``branch_p``), and ``start``, the arguments of ``solve_fold`` after ``model`` (so that
-    ``solve_fold(other_model, *start)`` is p_c of a nearby model, differentiably)."""
+    ``branch_p``), and ``start``, the arguments of ``solve_fold`` after ``model`` (``fold_threshold(other_model,
+    start)`` is p_c of a nearby model, differentiably)."""
     dtype = jnp.zeros(()).dtype
     zero = jnp.zeros((), dtype)
     x = integrate(model, model.initial_state(zero).astype(dtype), zero, jnp.array([0.0, relax_rounds]))[-1]
-    x, converged = fixed_point(model, x, zero)
+    share = model.committed_share(x)
+    x, p, converged = _branch_point(model, share, x, zero)
     if not converged:
-        raise RuntimeError("no incumbent fixed point at p = 0 (Newton failed after the relaxation)")
-    branch = [(float(model.committed_share(x)), x, zero)]
+        raise RuntimeError(f"no incumbent fixed point at p = 0 after {relax_rounds} rounds")
+    branch = [(float(share), x, p)]
     step = share_step
     while len(branch) < 3 or branch[-1][2] >= branch[-2][2]:
         share, x, p = branch[-1]
@@ -388,6 +398,8 @@ def tipping_point(model, *, share_step: float = 0.02, relax_rounds: float = 200.
         else:
             step /= 2
     top = max(range(len(branch)), key=lambda i: float(branch[i][2]))
+    if top == 0:
+        raise RuntimeError("the incumbent branch turns back at p = 0: no committed minority is needed")
     tangent = branch[top + 1][1] - branch[top - 1][1]
     tangent = tangent / jnp.linalg.norm(tangent)
     start = (branch[top][1], branch[top][2], tangent)
@@ -413,7 +425,7 @@ def binary_naming_threshold(beta=1.0, **options) -> dict:
     fold = tipping_point(binary_naming_model(beta), **options)
 
     def p_c_of_beta(beta):
-        return solve_fold(binary_naming_model(beta), *fold["start"])[1]
+        return fold_threshold(binary_naming_model(beta), fold["start"])
 
     return {
         **fold,
@@ -435,7 +447,7 @@ def memory_threshold(game: MemoryGame, *, windows: str | None = None, **options)
     fold = tipping_point(model, **options)
 
     def p_c_of_policy(policy):
-        return solve_fold(eqx.tree_at(lambda m: m.game.policy, model, policy), *fold["start"])[1]
+        return fold_threshold(eqx.tree_at(lambda m: m.game.policy, model, policy), fold["start"])
 
     parameters, rest = eqx.partition(game.policy, eqx.is_inexact_array)
     gradient = jax.grad(lambda parameters: p_c_of_policy(eqx.combine(parameters, rest)))(parameters)
@@ -456,7 +468,7 @@ __all__ = [
     "binary_naming_model",
     "binary_naming_rhs",
     "binary_naming_threshold",
-    "fixed_point",
+    "fold_threshold",
     "integrate",
     "memory_threshold",
     "solve_fold",
