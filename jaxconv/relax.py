@@ -185,8 +185,7 @@ class _MemoryEvaluation(NamedTuple):
     def committed_share(self, chooser, population):
         game = self.game
         holds = agree(population.latest, name_value(game.committed_name, game.n_names, chooser.hard))
-        free = mix(population.committed, 0.0, 1.0)
-        return jnp.sum(free * holds) / jnp.maximum(jnp.sum(free), 1e-30)
+        return _share_of_free(population.committed, holds)
 
 
 class _NamingEvaluation(NamedTuple):
@@ -228,8 +227,14 @@ class _NamingEvaluation(NamedTuple):
         representation = game.inventories(chooser)
         name = name_value(game.committed_name, game.vocabulary if game.vocabulary != "open" else 2, chooser.hard)
         holds = jax.vmap(lambda inventory: representation.holds_only(inventory, name))(population.agents)
-        free = mix(population.committed, 0.0, 1.0)
-        return jnp.sum(free * holds) / jnp.maximum(jnp.sum(free), 1e-30)
+        return _share_of_free(population.committed, holds)
+
+
+def _share_of_free(committed, holds):
+    """Share of the non-committed agents that hold the committed name; 1 (vacuously) when all are committed."""
+    free = mix(committed, 0.0, 1.0)
+    total = jnp.sum(free)
+    return jnp.where(total > 0, jnp.sum(free * holds) / jnp.where(total > 0, total, 1.0), 1.0)
 
 
 __all__ = ["Population", "expectation", "run", "surrogate"]

@@ -1,6 +1,7 @@
 """What every game shares: the schedule on a graph that draws its pairs, and checks of constructor arguments."""
 
 import equinox as eqx
+import jax
 import numpy as np
 
 from jaxconv.schedules import Schedule
@@ -22,6 +23,12 @@ class Game(eqx.Module):
     @property
     def interactions_per_step(self) -> int:
         return self.schedule.pairs_per_step(self.graph)
+
+
+def is_traced(tree) -> bool:
+    """Whether any leaf of ``tree`` is a tracer (a game built inside ``jax.grad``/``jit``): its values cannot be
+    checked there; they are checked when the same game is built from concrete values."""
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(tree))
 
 
 def check_int(label: str, value, low: int) -> None:

@@ -47,7 +47,7 @@ import numpy as np
 
 from jaxconv.choosers import Chooser, Sample, agree, as_weights, mix, name_value
 from jaxconv.data.summary import FLIP_THRESHOLD
-from jaxconv.games.base import Game, check_choice, check_int
+from jaxconv.games.base import Game, check_choice, check_int, is_traced
 from jaxconv.games.naming import committed_count
 from jaxconv.policies import BestResponse, MemoryView, Policy
 from jaxconv.schedules import Schedule, schedule_from_name
@@ -164,7 +164,8 @@ class MemoryGame(Game):
             raise ValueError(f"payoffs must be two finite numbers (success, failure), got {payoffs!r}")
         for name in ("n_committed", "committed_name", "prepared_name"):
             self.check_value(name, getattr(self, name))
-        self.policy.check(n_names, memory, payoffs=self.payoffs)
+        if not is_traced(self.policy):
+            self.policy.check(n_names, memory, payoffs=self.payoffs)
 
     def check_value(self, name: str, value) -> None:
         """Validate a (swept) value of an array parameter, ``policy.<field>`` included (each value goes through the

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 
 from jaxconv import bitset
 from jaxconv.choosers import Choice, Chooser, Sample, mix
-from jaxconv.games.base import Game, check_choice, check_int
+from jaxconv.games.base import Game, check_choice, check_int, is_traced
 from jaxconv.schedules import Schedule, schedule_from_name
 from jaxconv.topology import Graph, complete
 
@@ -87,7 +87,7 @@ class NamingGame(Game):
         check_choice("initial", initial, ("empty", "prepared"))
         if vocabulary == "open" and empty_speaker == "forgets":
             raise ValueError("empty_speaker='forgets' needs a finite pool of names; an inventor keeps its new word")
-        if jnp.ndim(beta) != 0 or not 0.0 <= float(beta) <= 1.0:
+        if jnp.ndim(beta) != 0 or not (is_traced(beta) or 0.0 <= float(beta) <= 1.0):
             shown = f"an array of shape {jnp.shape(beta)}" if jnp.ndim(beta) else beta
             raise ValueError(f"beta must be a number in [0, 1], got {shown}")
         if committed_fraction is not None:
