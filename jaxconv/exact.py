@@ -1,4 +1,5 @@
-"""Exact Markov-chain oracle of tiny memory games and finite-pool naming games (a test oracle).
+"""Exact expectations of tiny memory games and finite-pool naming games, by enumerating their Markov chains: the
+oracle that gradient estimators (``jaxconv.relax``) are checked against.
 
 Gradient estimators (straight-through Gumbel, score function, stochastic derivatives, ...) estimate derivatives of
 ensemble observables with respect to parameters. This module gives the exact truth for tiny systems: it enumerates

@@ -1,4 +1,4 @@
-"""The exact Markov-chain oracle (tests/exact_chain.py): stochastic transitions, agreement with Monte Carlo of the
+"""The exact Markov-chain oracle (jaxconv.exact): stochastic transitions, agreement with Monte Carlo of the
 hard simulator, exact gradients against finite differences, and cases computed by hand."""
 
 import itertools
@@ -9,11 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxconv import exact as ec
 from jaxconv.engine import ensemble
 from jaxconv.games.memory import MemoryGame
 from jaxconv.games.naming import NamingGame
 from jaxconv.policies import BestResponse, LookupTable, SoftmaxSurrogate, Uniform
-from tests import exact_chain as ec
 from tests.stats import assert_means_agree, assert_proportion
 
 SOFTMAX = dict(win_stay=1.5, lose_shift=1.0, partner_weight=0.5, recency=0.5)

@@ -1,5 +1,5 @@
 """Differentiable evaluations (jaxconv.relax) and their gradient estimators, checked against the exact Markov chain
-of tiny systems (tests/exact_chain.py): values and derivatives of E[observable] with respect to policy weights,
+of tiny systems (jaxconv.exact): values and derivatives of E[observable] with respect to policy weights,
 beta and the committed probability. Unbiased estimators must agree within sampling error; biased ones are only
 checked where they are exact (the forward pass of straight-through choices, one expected step)."""
 
@@ -9,10 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxconv import MemoryGame, NamingGame, SoftmaxSurrogate, relax
+from jaxconv import MemoryGame, NamingGame, SoftmaxSurrogate, exact, relax
 from jaxconv.choosers import Expected, GumbelSoftmax, Sample, ScoreFunction, mix
 from jaxconv.games.memory import Memory
-from tests import exact_chain
 from tests.stats import Z_LIMIT, assert_means_agree
 
 N_AGENTS, MEMORY, STEPS = 3, 2, 6
@@ -28,7 +27,7 @@ def memory_game(theta, **options):
 
 
 def exact_memory(theta, observable):
-    return exact_chain.memory_chain_expectation(softmax_agent(theta), N_AGENTS, MEMORY, STEPS, observable, lump=True)
+    return exact.memory_chain_expectation(softmax_agent(theta), N_AGENTS, MEMORY, STEPS, observable, lump=True)
 
 
 def final(name):
@@ -99,7 +98,7 @@ def test_score_function_gradients_in_beta_and_the_committed_probability_are_unbi
     beta, p, steps = 0.6, 0.3, 12
 
     def exact(beta, p):
-        return exact_chain.binomial_committed_expectation(p, 5, steps, "committed_only_share", beta=beta, lump=True)
+        return exact.binomial_committed_expectation(p, 5, steps, "committed_only_share", beta=beta, lump=True)
 
     exact_value = exact(beta, p)
     exact_gradient = jnp.stack(jax.grad(exact, argnums=(0, 1))(beta, p))
