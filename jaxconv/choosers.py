@@ -15,7 +15,7 @@ chooser                     a choice is                 derivatives of an expect
 ``Expected()``              the probabilities           pathwise through the expected (mean-field-like) dynamics
 ==========================  ==========================  ===========================================================
 
-A choice is a ``Choice(value, log_prob)``. ``value`` is in one of two representations, declared by the chooser's
+A choice is a ``Choice(value, log_prob, probabilities)``. ``value`` is in one of two representations, declared by the chooser's
 ``hard`` flag: an int32 index of the chosen option (the game's state then holds names as integers) or a ``(W,)``
 weight vector on the simplex (the state holds names as weight rows, one-hot when the choice is hard). A Bernoulli
 choice (``coin``) is a bool or a weight in [0, 1]. ``log_prob`` is the log-probability of the chosen option; only
@@ -35,11 +35,13 @@ from jaxconv.policies import sample
 
 
 class Choice(NamedTuple):
-    """A choice: ``value`` int32 index or ``(W,)`` weights (bool or float weight of "yes" for a coin), and the
-    float32 ``log_prob`` of the option chosen (0 for expected choices)."""
+    """A choice: ``value`` int32 index or ``(W,)`` weights (bool or float weight of "yes" for a coin), the float32
+    ``log_prob`` of the option chosen (0 for expected choices) and the ``(W,)`` ``probabilities`` it was made from
+    (a coin: ``(p, 1 - p)``, "yes" first, as drawn by ``u < p``)."""
 
     value: jax.Array
     log_prob: jax.Array
+    probabilities: jax.Array | None
 
 
 class Chooser(eqx.Module):
@@ -70,15 +72,12 @@ class Sample(Chooser):
 
     def choose(self, probabilities, u):
         index = sample(probabilities, u[0])
-        return Choice(index, jax.lax.stop_gradient(self._log(probabilities[index])))
+        return Choice(index, jax.lax.stop_gradient(jnp.log(probabilities[index])), probabilities)
 
     def coin(self, probability, u):
         yes = u[0] < probability
-        return Choice(yes, jax.lax.stop_gradient(self._log(jnp.where(yes, probability, 1.0 - probability))))
-
-    @staticmethod
-    def _log(probability):
-        return jnp.log(probability)
+        chosen = jnp.where(yes, probability, 1.0 - probability)
+        return Choice(yes, jax.lax.stop_gradient(jnp.log(chosen)), _coin_probabilities(probability))
 
 
 class ScoreFunction(Sample):
@@ -87,11 +86,11 @@ class ScoreFunction(Sample):
 
     def choose(self, probabilities, u):
         index = sample(probabilities, u[0])
-        return Choice(index, jnp.log(probabilities[index]))
+        return Choice(index, jnp.log(probabilities[index]), probabilities)
 
     def coin(self, probability, u):
         yes = u[0] < probability
-        return Choice(yes, jnp.log(jnp.where(yes, probability, 1.0 - probability)))
+        return Choice(yes, jnp.log(jnp.where(yes, probability, 1.0 - probability)), _coin_probabilities(probability))
 
 
 class GumbelSoftmax(Chooser):
@@ -117,7 +116,7 @@ class GumbelSoftmax(Chooser):
         soft = jax.nn.softmax(perturbed / self.temperature)
         hard = jax.nn.one_hot(jnp.argmax(perturbed), probabilities.shape[0], dtype=soft.dtype)
         value = self._straighten(hard, soft)
-        return Choice(value, jax.lax.stop_gradient(jnp.log(jnp.sum(hard * probabilities))))
+        return Choice(value, jax.lax.stop_gradient(jnp.log(jnp.sum(hard * probabilities))), probabilities)
 
     def coin(self, probability, u):
         logit = _log(probability) - _log(1.0 - probability)
@@ -125,7 +124,8 @@ class GumbelSoftmax(Chooser):
         soft = jax.nn.sigmoid(perturbed / self.temperature)
         hard = (perturbed > 0).astype(soft.dtype)
         value = self._straighten(hard, soft)
-        return Choice(value, jax.lax.stop_gradient(jnp.log(jnp.where(hard > 0, probability, 1.0 - probability))))
+        chosen = jnp.where(hard > 0, probability, 1.0 - probability)
+        return Choice(value, jax.lax.stop_gradient(jnp.log(chosen)), _coin_probabilities(probability))
 
     def _straighten(self, hard, soft):
         return hard + soft - jax.lax.stop_gradient(soft) if self.straight_through else soft
@@ -141,10 +141,15 @@ class Expected(Chooser):
         return 0
 
     def choose(self, probabilities, u):
-        return Choice(probabilities, jnp.float32(0.0))
+        return Choice(probabilities, jnp.float32(0.0), probabilities)
 
     def coin(self, probability, u):
-        return Choice(jnp.asarray(probability, jnp.float32), jnp.float32(0.0))
+        probability = jnp.asarray(probability, jnp.float32)
+        return Choice(probability, jnp.float32(0.0), _coin_probabilities(probability))
+
+
+def _coin_probabilities(probability: jax.Array) -> jax.Array:
+    return jnp.stack([probability, 1.0 - probability])
 
 
 def _log(probabilities: jax.Array) -> jax.Array:

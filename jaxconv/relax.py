@@ -29,11 +29,13 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxconv import bitset
-from jaxconv.choosers import Chooser, agree, mix, name_value
+from jaxconv.choosers import Chooser, Sample, agree, mix, name_value
 from jaxconv.games.memory import Memory, MemoryGame
 from jaxconv.games.naming import NamingGame
+from jaxconv.policies import sample
 
 
 class Population(NamedTuple):
@@ -61,32 +63,68 @@ def run(
     """One replica for ``n_steps`` steps of the game's schedule, evaluated with ``chooser``.
 
     Returns the observations, each ``(n_steps // record_every,)``."""
+    return _run(key, game, chooser, n_steps, record_every, committed_probability)[0]
+
+
+class Draws(NamedTuple):
+    """The hard draws of a run at each position of its uniforms (one uniform per choice, ``Sample``'s layout):
+    the ``probabilities`` ``(..., W)`` drawn from, the ``uniform`` ``(...)`` and whether the choice was
+    ``relevant`` ``(...)`` (a committed agent's answer or a collapse coin after a failure changes nothing)."""
+
+    probabilities: jax.Array
+    uniform: jax.Array
+    relevant: jax.Array
+
+
+def _run(key, game, chooser, n_steps, record_every, committed_probability, replace=None):
+    """``run``, also returning the ``Draws`` of the committed coins and of every step (None unless the chooser
+    draws one uniform per choice). ``replace = (position, value)`` sets one uniform, counted over the committed
+    coins' uniforms then the steps' ``(n_steps, P, k)`` ones."""
     if n_steps < 1 or record_every < 1 or n_steps % record_every:
         raise ValueError(f"n_steps={n_steps} must be a positive multiple of record_every={record_every}")
     evaluation = _evaluation(game)
-    init_key, run_key = jax.random.split(key)
-    population = evaluation.init(init_key, chooser, committed_probability)
-    n_pairs = game.interactions_per_step
+    init_key, committed_key, run_key = jax.random.split(key, 3)
+    n_coins = 0 if committed_probability is None else evaluation.n_agents
+    coins = _uniforms(committed_key, (n_coins, chooser.uniforms(2)))
+    coins = _replaced(coins, jnp.arange(coins.size).reshape(coins.shape), replace)
+    population, coin_draws = evaluation.init(init_key, chooser, committed_probability, coins)
+    shape = (record_every, game.interactions_per_step, evaluation.uniforms_per_pair(chooser))
+    block_size = np.prod(shape, dtype=int)
 
     @jax.checkpoint
-    def block(population, block_key):
+    def block(population, block):
+        index, block_key = block
         words_key, uniforms_key = jax.random.split(block_key)
         words = jax.random.bits(words_key, (record_every, game.schedule.words_per_step(game.graph)), jnp.uint32)
-        shape = (record_every, n_pairs, evaluation.uniforms_per_pair(chooser))
-        uniforms = jax.random.uniform(uniforms_key, shape, minval=jnp.finfo(jnp.float32).tiny)
+        positions = coins.size + index * block_size + jnp.arange(block_size).reshape(shape)
+        uniforms = _replaced(_uniforms(uniforms_key, shape), positions, replace)
 
         def one_step(population, noise):
             return evaluation.step(chooser, population, *noise)
 
-        population, successes = jax.lax.scan(one_step, population, (words, uniforms))
+        population, (successes, draws) = jax.lax.scan(one_step, population, (words, uniforms))
         observation = {
             "committed_share": evaluation.committed_share(chooser, population),
             "success_rate": jnp.mean(successes),
             "log_prob": population.log_prob,
         }
-        return population, observation
+        return population, (observation, draws)
 
-    return jax.lax.scan(block, population, jax.random.split(run_key, n_steps // record_every))[1]
+    n_blocks = n_steps // record_every
+    blocks = (jnp.arange(n_blocks), jax.random.split(run_key, n_blocks))
+    observations, draws = jax.lax.scan(block, population, blocks)[1]
+    return observations, (coin_draws, draws)
+
+
+def _uniforms(key, shape):
+    return jax.random.uniform(key, shape, minval=jnp.finfo(jnp.float32).tiny)
+
+
+def _replaced(uniforms, positions, replace):
+    if replace is None:
+        return uniforms
+    position, value = replace
+    return jnp.where(positions == position, value, uniforms)
 
 
 def surrogate(values: jax.Array, log_prob: jax.Array, baseline: jax.Array | None = None) -> jax.Array:
@@ -132,6 +170,87 @@ def expectation(
     return jnp.mean(estimates), standard_error
 
 
+def stochastic_derivative(
+    key: jax.Array,
+    build: Callable[[jax.Array], tuple],
+    theta: jax.Array,
+    observable: Callable[[dict], jax.Array],
+    n_replicas: int,
+    n_steps: int,
+    record_every: int,
+) -> tuple[jax.Array, jax.Array]:
+    """Unbiased estimate of d E[observable] / d theta for a scalar ``theta``, and its standard error, with hard
+    choices only: a stochastic derivative of the discrete choices (Arya, Schauer, Schaefer & Rackauckas,
+    "Automatic differentiation of programs with discrete randomness", NeurIPS 2022), pruned to one alternative
+    path per replica.
+
+    ``build(theta) -> (game, committed_probability or None)``. Every choice is drawn by the inverse CDF of one
+    uniform. As theta moves, a boundary of the chosen option's interval moves with the derivative of the CDF; the
+    choice then jumps to the neighbouring option at rate ``w = |dF| / p_chosen`` (only towards the option whose
+    interval grows). The derivative is the sum over choices of ``w * (f(path with that choice jumped) - f(path))``,
+    the rest of the path reusing the same uniforms. Per replica: one run under ``jax.jvp`` gives every choice's
+    rate (the tangent of its probabilities); one choice is picked with probability proportional to its rate and
+    the run repeated with that uniform moved into the neighbour's interval; the estimate is ``total rate *
+    (f(alternative) - f(primal))``."""
+
+    def forward(theta, replica_key):
+        game, committed_probability = build(theta)
+        observations, draws = _run(replica_key, game, Sample(), n_steps, record_every, committed_probability)
+        return observable(observations), _flat(draws)
+
+    def one(replica_key):
+        run_key, prune_key = jax.random.split(replica_key)
+        (value, draws), (_, tangents) = jax.jvp(
+            lambda t: forward(t, run_key), (jnp.asarray(theta, jnp.float32),), (jnp.float32(1.0),)
+        )
+        rates, targets = _jumps(draws, tangents.probabilities)
+        total = rates.sum()
+        pick = jax.random.choice(prune_key, rates.size, p=rates.ravel() / jnp.where(total > 0, total, 1.0))
+        replace = (pick // 2, targets.ravel()[pick])  # (position, uniform inside the neighbour's interval)
+        game, committed_probability = build(theta)
+        alternative = _run(run_key, game, Sample(), n_steps, record_every, committed_probability, replace)[0]
+        return jnp.where(total > 0, total * (observable(alternative) - value), 0.0)
+
+    estimates = jax.vmap(one)(jax.random.split(key, n_replicas))
+    return estimates.mean(), estimates.std(ddof=1) / jnp.sqrt(n_replicas)
+
+
+def _flat(draws) -> Draws:
+    """The committed coins' and the steps' ``Draws`` in one list, in the order of the uniforms' positions, the
+    probabilities padded with zeros to a common number of options."""
+    parts = [d for d in draws if d is not None]
+    width = max(d.probabilities.shape[-1] for d in parts)
+    probabilities = [d.probabilities.reshape(-1, d.probabilities.shape[-1]) for d in parts]
+    probabilities = [jnp.pad(p, ((0, 0), (0, width - p.shape[-1]))) for p in probabilities]
+    return Draws(
+        jnp.concatenate(probabilities),
+        jnp.concatenate([d.uniform.ravel() for d in parts]),
+        jnp.concatenate([d.relevant.ravel() for d in parts]),
+    )
+
+
+def _jumps(draws: Draws, derivatives: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Rates ``(M, 2)`` at which each choice jumps up / down to the neighbouring option, and a uniform inside that
+    option's interval, from the probabilities ``(M, W)``, their derivatives and the uniforms."""
+    cdf = jnp.cumsum(draws.probabilities, axis=-1)
+    slope = jnp.cumsum(derivatives, axis=-1)
+    chosen = jnp.minimum(jax.vmap(sample)(draws.probabilities, draws.uniform), cdf.shape[-1] - 1)
+    below = jnp.concatenate([jnp.zeros_like(cdf[:, :1]), cdf], axis=-1)  # below[j] = F(j - 1)
+    at = lambda array, index: jnp.take_along_axis(array, index[:, None], axis=-1)[:, 0]  # noqa: E731
+    n_options = cdf.shape[-1]
+    p_chosen = at(draws.probabilities, chosen)
+    up = jnp.minimum(chosen + 1, n_options - 1)
+    down = jnp.maximum(chosen - 1, 0)
+    rate_up = jnp.where(
+        (chosen < n_options - 1) & (at(draws.probabilities, up) > 0), jnp.maximum(-at(slope, chosen), 0.0), 0.0
+    )
+    rate_down = jnp.where(chosen > 0, jnp.maximum(at(slope, down), 0.0), 0.0)
+    counted = draws.relevant & (p_chosen > 0)
+    rates = jnp.stack([rate_up, rate_down], axis=-1) / jnp.where(counted, p_chosen, 1.0)[:, None] * counted[:, None]
+    targets = jnp.stack([(at(below, up) + at(cdf, up)) / 2, (at(below, down) + at(cdf, down)) / 2], axis=-1)
+    return rates, targets / cdf[:, -1:]
+
+
 # ----- the two games' populations -----------------------------------------------------------------------------------
 def _evaluation(game):
     if isinstance(game, MemoryGame):
@@ -141,34 +260,46 @@ def _evaluation(game):
     raise TypeError(f"no differentiable evaluation for {type(game).__name__}")
 
 
-def _committed(game, key, chooser, committed_probability, n):
-    """``(N,)`` committed flags or weights, and the log-probability of drawing them."""
+def _committed(game, chooser, committed_probability, coins):
+    """``(N,)`` committed flags or weights, the log-probability of drawing them and their ``Draws`` (one coin per
+    agent from ``coins`` ``(N, k)`` uniforms when ``committed_probability`` is given)."""
     if committed_probability is None:
-        committed = jnp.arange(n) < game.n_committed
-        return (committed if chooser.hard else committed.astype(jnp.float32)), jnp.float32(0.0)
+        committed = jnp.arange(game.n_agents if isinstance(game, MemoryGame) else game.n_population) < game.n_committed
+        return (committed if chooser.hard else committed.astype(jnp.float32)), jnp.float32(0.0), None
     probability = jnp.asarray(committed_probability, jnp.float32)
-    uniforms = jax.random.uniform(key, (n, chooser.uniforms(2)), minval=jnp.finfo(jnp.float32).tiny)
-    draws = jax.vmap(lambda u: chooser.coin(probability, u))(uniforms)
-    return draws.value, jnp.sum(draws.log_prob)
+    draws = jax.vmap(lambda u: chooser.coin(probability, u))(coins)
+    relevant = jnp.ones(coins.shape[0], bool)
+    return draws.value, jnp.sum(draws.log_prob), _draws(chooser, draws.probabilities, coins, relevant)
+
+
+def _draws(chooser, probabilities, uniforms, relevant):
+    """``Draws`` of hard choices made from one uniform each; None for other choosers."""
+    if not (chooser.hard and chooser.uniforms(2) == 1):
+        return None
+    return Draws(probabilities, uniforms.reshape(relevant.shape), relevant)
 
 
 class _MemoryEvaluation(NamedTuple):
     game: MemoryGame
 
+    @property
+    def n_agents(self):
+        return self.game.n_agents
+
     def uniforms_per_pair(self, chooser):
         return 2 * chooser.uniforms(self.game.n_names)
 
-    def init(self, key, chooser, committed_probability):
+    def init(self, key, chooser, committed_probability, coins):
         game = self.game
         state = game.init(key)
-        committed, log_prob = _committed(game, key, chooser, committed_probability, game.n_agents)
+        committed, log_prob, draws = _committed(game, chooser, committed_probability, coins)
         memories = Memory(state.own, state.partner)
         latest = state.own[:, 0]
         if not chooser.hard:
             memories = Memory(*(jax.nn.one_hot(x, game.n_names) for x in memories))
             latest = jax.nn.one_hot(latest, game.n_names)
         latest = mix(committed, name_value(game.committed_name, game.n_names, chooser.hard), latest)
-        return Population(memories, committed, latest, log_prob)
+        return Population(memories, committed, latest, log_prob), draws
 
     def step(self, chooser, population, words, uniforms):
         speakers, hearers, _ = self.game.schedule.draw(self.game.graph, words)
@@ -180,7 +311,10 @@ class _MemoryEvaluation(NamedTuple):
         after = jax.tree.map(lambda x, new: x.at[agents].set(new), population.agents, step.memories)
         latest = population.latest.at[agents].set(step.names)
         population = Population(after, population.committed, latest, population.log_prob + step.log_prob)
-        return population, jnp.mean(step.success)
+        by_pair = lambda x: x.reshape((2, n_pairs) + x.shape[1:]).swapaxes(0, 1)  # noqa: E731  (P, 2, ...)
+        relevant = by_pair(~population.committed[agents]) if chooser.hard else None
+        draws = _draws(chooser, by_pair(step.choices.probabilities), uniforms, relevant)
+        return population, (jnp.mean(step.success), draws)
 
     def committed_share(self, chooser, population):
         game = self.game
@@ -191,16 +325,20 @@ class _MemoryEvaluation(NamedTuple):
 class _NamingEvaluation(NamedTuple):
     game: NamingGame
 
+    @property
+    def n_agents(self):
+        return self.game.n_population
+
     def uniforms_per_pair(self, chooser):
         options = self.game.inventories(chooser).n_options
         return chooser.uniforms(options) + chooser.uniforms(2)
 
-    def init(self, key, chooser, committed_probability):
+    def init(self, key, chooser, committed_probability, coins):
         game = self.game
         if committed_probability is not None and game.committed_mode != "converted":
             raise ValueError("committed_probability needs committed_mode='converted' (the population size is fixed)")
         inventories = game.init(key).inventories
-        committed, log_prob = _committed(game, key, chooser, committed_probability, game.n_population)
+        committed, log_prob, draws = _committed(game, chooser, committed_probability, coins)
         representation = game.inventories(chooser)
         committed_words = representation.only(name_value(game.committed_name, game.vocabulary, chooser.hard))
         if chooser.hard:
@@ -208,19 +346,24 @@ class _NamingEvaluation(NamedTuple):
         else:
             inventories = jax.vmap(bitset.members, in_axes=(0, None))(inventories, game.vocabulary) * 1.0
         inventories = mix(committed, committed_words, inventories)
-        return Population(inventories, committed, jnp.zeros(()), log_prob)
+        return Population(inventories, committed, jnp.zeros(()), log_prob), draws
 
     def step(self, chooser, population, words, uniforms):
         game = self.game
         speakers, hearers, _ = game.schedule.draw(game.graph, words)
         rows = jnp.concatenate([speakers, hearers])
         inventories, committed = population.agents, population.committed
-        after_s, after_h, success, log_prob = jax.vmap(lambda *args: game.interact(chooser, *args))(
+        exchange = jax.vmap(lambda *args: game.interact(chooser, *args))(
             speakers, inventories[speakers], inventories[hearers], committed[speakers], committed[hearers], uniforms
         )
-        inventories = inventories.at[rows].set(jnp.concatenate([after_s, after_h]))
-        population = population._replace(agents=inventories, log_prob=population.log_prob + jnp.sum(log_prob))
-        return population, jnp.mean(success)
+        inventories = inventories.at[rows].set(jnp.concatenate([exchange.speaker, exchange.hearer]))
+        log_prob = population.log_prob + jnp.sum(exchange.log_prob)
+        population = population._replace(agents=inventories, log_prob=log_prob)
+        # the word uttered depends on no parameter; the collapse coin on beta, and only after a success
+        coin = exchange.collapse.probabilities
+        probabilities = jnp.stack([jnp.zeros_like(coin), coin], axis=1)
+        relevant = jnp.stack([jnp.zeros_like(exchange.success, bool), exchange.success != 0], axis=1)
+        return population, (jnp.mean(exchange.success), _draws(chooser, probabilities, uniforms, relevant))
 
     def committed_share(self, chooser, population):
         game = self.game
@@ -237,4 +380,4 @@ def _share_of_free(committed, holds):
     return jnp.where(total > 0, jnp.sum(free * holds) / jnp.where(total > 0, total, 1.0), 1.0)
 
 
-__all__ = ["Population", "expectation", "run", "surrogate"]
+__all__ = ["Draws", "Population", "expectation", "run", "stochastic_derivative", "surrogate"]

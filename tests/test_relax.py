@@ -97,11 +97,11 @@ def naming_game(beta):
 def test_score_function_gradients_in_beta_and_the_committed_probability_are_unbiased():
     beta, p, steps = 0.6, 0.3, 12
 
-    def exact(beta, p):
+    def exact_share(beta, p):
         return exact.binomial_committed_expectation(p, 5, steps, "committed_only_share", beta=beta, lump=True)
 
-    exact_value = exact(beta, p)
-    exact_gradient = jnp.stack(jax.grad(exact, argnums=(0, 1))(beta, p))
+    exact_value = exact_share(beta, p)
+    exact_gradient = jnp.stack(jax.grad(exact_share, argnums=(0, 1))(beta, p))
 
     def run(key, beta, p):
         return relax.expectation(
@@ -220,3 +220,33 @@ def test_same_key_same_estimate_and_bad_horizon_refused():
     with pytest.raises(ValueError, match="open vocabulary"):
         relax.run(jax.random.key(0), NamingGame(4), Expected(), 4, 4)
     assert eqx.is_array(first[1])
+
+
+@pytest.mark.parametrize("theta", [0.4, -1.0])
+def test_stochastic_derivative_is_unbiased_in_a_policy_weight(theta):
+    def build(bias):
+        return memory_game(jnp.stack([bias, 1.5])), None
+
+    exact_gradient = jax.grad(lambda b: exact_memory(jnp.stack([b, 1.5]), "pushed_share"))(theta)
+    estimate, se = jax.jit(
+        lambda key: relax.stochastic_derivative(key, build, theta, final("committed_share"), 4096, STEPS, STEPS)
+    )(jax.random.key(8))
+    assert_within_sampling_error(estimate, se, exact_gradient, f"stochastic derivative at bias {theta}")
+
+
+@pytest.mark.parametrize("which", ["beta", "committed probability"])
+def test_stochastic_derivative_is_unbiased_for_coins(which):
+    beta, p, steps = 0.6, 0.3, 12
+
+    def exact_share(beta, p):
+        return exact.binomial_committed_expectation(p, 5, steps, "committed_only_share", beta=beta, lump=True)
+
+    if which == "beta":
+        theta, exact_gradient, build = beta, jax.grad(exact_share)(beta, p), lambda b: (naming_game(b), p)
+    else:
+        theta, exact_gradient = p, jax.grad(exact_share, argnums=1)(beta, p)
+        build = lambda q: (naming_game(beta), q)  # noqa: E731
+    estimate, se = jax.jit(
+        lambda key: relax.stochastic_derivative(key, build, theta, final("committed_share"), 8192, steps, steps)
+    )(jax.random.key(9))
+    assert_within_sampling_error(estimate, se, exact_gradient, f"stochastic derivative in {which}")

@@ -45,7 +45,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxconv.choosers import Chooser, Sample, agree, as_weights, mix, name_value
+from jaxconv.choosers import Choice, Chooser, Sample, agree, as_weights, mix, name_value
 from jaxconv.data.summary import FLIP_THRESHOLD
 from jaxconv.games.base import Game, check_choice, check_int, is_traced
 from jaxconv.games.naming import committed_count
@@ -83,13 +83,15 @@ class Memory(NamedTuple):
 class Interaction(NamedTuple):
     """What the interactions of a step did (``MemoryGame.interact``): the agents' ``memories`` after it, the
     ``names`` they answered ``(2P,)`` (or ``(2P, W)``), ``success`` ``(P,)`` per pair, which agents ``remembers``
-    ``(2P,)``, and the ``log_prob`` of the sampled choices (a scalar)."""
+    ``(2P,)``, the ``log_prob`` of the sampled choices (a scalar) and each agent's own ``choices`` (before a
+    committed agent's name replaces its choice)."""
 
     memories: Memory
     names: jax.Array
     success: jax.Array
     remembers: jax.Array
     log_prob: jax.Array
+    choices: Choice
 
 
 class MemoryGame(Game):
@@ -160,12 +162,17 @@ class MemoryGame(Game):
             raise ValueError(f"graph has {self.graph.n_nodes} nodes but the game has n_agents={n_agents}")
         self.schedule.check(self.graph)
         check_int("stop_window", stop_window, low=self.interactions_per_step)
-        if self.payoffs.shape != (2,) or not np.all(np.isfinite(self.payoffs)):
+        if not is_traced(payoffs) and (np.shape(payoffs) != (2,) or not np.all(np.isfinite(payoffs))):
             raise ValueError(f"payoffs must be two finite numbers (success, failure), got {payoffs!r}")
-        for name in ("n_committed", "committed_name", "prepared_name"):
-            self.check_value(name, getattr(self, name))
-        if not is_traced(self.policy):
-            self.policy.check(n_names, memory, payoffs=self.payoffs)
+        for name, value in (
+            ("n_committed", committed),
+            ("committed_name", committed_name),
+            ("prepared_name", prepared_name),
+        ):
+            if not is_traced(value):
+                self.check_value(name, value)
+        if not is_traced((self.policy, payoffs)):
+            self.policy.check(n_names, memory, payoffs=np.asarray(payoffs, np.float32))
 
     def check_value(self, name: str, value) -> None:
         """Validate a (swept) value of an array parameter, ``policy.<field>`` included (each value goes through the
@@ -242,6 +249,7 @@ class MemoryGame(Game):
             success=success,
             remembers=remembers,
             log_prob=jnp.sum(mix(committed, 0.0, chosen.log_prob)),
+            choices=chosen,
         )
 
     def view(self, memory: Memory) -> MemoryView:

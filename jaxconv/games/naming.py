@@ -47,6 +47,17 @@ class NamingState(eqx.Module):
     consensus_time: jax.Array  # interaction count at which consensus was reached, -1 until seen
 
 
+class Exchange(NamedTuple):
+    """What one speaker-hearer interaction did: both inventories after it, whether the hearer knew the word, the
+    log-probability of the choices and the collapse coin (``NamingGame.interact``)."""
+
+    speaker: jax.Array
+    hearer: jax.Array
+    success: jax.Array
+    log_prob: jax.Array
+    collapse: Choice
+
+
 class NamingGame(Game):
     """A naming game on a graph. Sizes and variants are static; ``beta``, ``n_committed`` (converted mode) and the
     names are arrays, so sweeping them does not recompile."""
@@ -172,14 +183,15 @@ class NamingGame(Game):
         )
 
     # ----- the rule ---------------------------------------------------------------------------------------------
-    def interact(self, chooser: Chooser, speaker, speaker_words, hearer_words, speaker_committed, hearer_committed, u):
+    def interact(
+        self, chooser: Chooser, speaker, speaker_words, hearer_words, speaker_committed, hearer_committed, u
+    ) -> "Exchange":
         """The rule for one speaker-hearer pair: the speaker utters a word of its inventory (an empty speaker
         invents one, or draws one from the pool); if the hearer knows it, both keep only that word (with
         probability beta), else the hearer learns it. Committed agents never change.
 
         Inventories are ``(n_words,) uint32`` bitsets (hard choosers) or ``(W,)`` membership weights (others, a
-        finite pool only); ``u`` holds the chooser's uniforms for the word, then for the collapse. Returns the
-        two new inventories, whether the hearer knew the word and the log-probability of the choices."""
+        finite pool only); ``u`` holds the chooser's uniforms for the word, then for the collapse."""
         inventories = self.inventories(chooser)
         n_word_uniforms = chooser.uniforms(inventories.n_options)
         word = inventories.utter(chooser, speaker_words, u[:n_word_uniforms], RESERVED_NAMES + speaker)
@@ -194,7 +206,7 @@ class NamingGame(Game):
         speaker_after = mix(speaker_committed, speaker_words, speaker_after)
         hearer_after = mix(hearer_committed, hearer_words, hearer_after)
         log_prob = word.log_prob + mix(success, collapse.log_prob, 0.0)  # the coin matters only after a success
-        return speaker_after, hearer_after, success, log_prob
+        return Exchange(speaker_after, hearer_after, success, log_prob, collapse)
 
     def inventories(self, chooser: Chooser) -> "Bitsets | Memberships":
         """How inventories are held for ``chooser``: bitsets for hard choices, membership weights otherwise."""
@@ -214,9 +226,10 @@ class NamingGame(Game):
         # whole inventory array before the write below (benchmarks/RESULTS.md, one replica of large N).
         before = jax.lax.optimization_barrier(state.inventories[rows])
         before_s, before_h = before[: speakers.shape[0]], before[speakers.shape[0] :]
-        after_s, after_h, success, _ = jax.vmap(partial(self.interact, Sample()))(
+        exchange = jax.vmap(partial(self.interact, Sample()))(
             speakers, before_s, before_h, speakers < self.n_committed, hearers < self.n_committed, uniforms
         )
+        after_s, after_h, success = exchange.speaker, exchange.hearer, exchange.success
         inventories = state.inventories.at[rows].set(jnp.concatenate([after_s, after_h]), unique_indices=True)
 
         sizes_before = jax.vmap(bitset.size)(before)
@@ -318,7 +331,7 @@ class Bitsets(NamedTuple):
         new = invented if self.pool is None else _uniform_index(u[0], self.pool)
         known = bitset.nth_member(inventory, _uniform_index(u[0], n_known))
         n_options = jnp.where(n_known > 0, n_known, 1 if self.pool is None else self.pool)
-        return Choice(jnp.where(n_known == 0, new, known), -jnp.log(n_options.astype(jnp.float32)))
+        return Choice(jnp.where(n_known == 0, new, known), -jnp.log(n_options.astype(jnp.float32)), None)
 
     def knows(self, inventory, word):
         return bitset.contains(inventory, word)
@@ -381,4 +394,4 @@ def _uniform_index(u: jax.Array, n) -> jax.Array:
     return jnp.minimum((u * n).astype(jnp.int32), jnp.maximum(n, 1) - 1)
 
 
-__all__ = ["Bitsets", "Memberships", "NamingGame", "NamingState", "committed_count"]
+__all__ = ["Bitsets", "Exchange", "Memberships", "NamingGame", "NamingState", "committed_count"]
