@@ -1,5 +1,5 @@
 """Command line: ``jaxconv simulate naming-game|memory-game|best-response ...``, ``jaxconv data summary PATH``,
-``jaxconv fit PATH``.
+``jaxconv fit PATH``, ``jaxconv tipping MODEL ...``.
 
 Every command prints one JSON object with ``--json`` (a short text summary otherwise). Bad input ends with a
 one-line ``jaxconv: error: ...`` message and exit status 2.
@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from jaxconv import cli_fit, cli_memory
+from jaxconv import cli_fit, cli_memory, cli_tipping
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("path", help="a zip file, a folder or a single log file")
     summary.add_argument("--json", action="store_true")
     cli_fit.add_parser(commands)
+    cli_tipping.add_parser(commands)
     return parser
 
 
@@ -87,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
 
             use_cpu_cores()
             result = (cli_memory if args.command == "simulate" else cli_fit).run(args)
+        elif args.command == "tipping":
+            result = cli_tipping.run(args)
         else:
             from jaxconv.data.summary import summarize_path, summary_text
 
@@ -96,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
     except (ValueError, OSError, OverflowError, MemoryError) as error:  # OSError includes FileNotFoundError
         return _fail((str(error).splitlines() or [type(error).__name__])[0][:500])
-    if args.command == "fit" and not args.json:
-        print(cli_fit.text(result))
+    if args.command in ("fit", "tipping") and not args.json:
+        print((cli_fit if args.command == "fit" else cli_tipping).text(result))
     else:
         _print(result, args.json)
     return 0
