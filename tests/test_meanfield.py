@@ -71,9 +71,8 @@ def test_consensus_stable_iff_beta_above_one_third():
 
 
 def test_naming_rule_gives_the_expected_pair_changes():
-    changes = np.asarray(
-        eqx.filter_jit(mf.NamingMeanField.expected_changes)(mf.binary_naming_model(1.0))
-    )  # kinds {A}, {B}, {AB}, committed {B}
+    model = mf.binary_naming_model(1.0)
+    changes = np.asarray(eqx.filter_jit(lambda m: m.expected_changes())(model))  # {A}, {B}, {AB}, committed {B}
     assert np.allclose(changes[0, 1], [0, -1, 1])  # A speaks to B: the hearer learns A
     assert np.allclose(changes[2, 2], [1, 1, -2])  # AB to AB: both collapse on the word uttered
     assert np.allclose(changes[2, 3], [0, 0.5, -0.5])  # AB to a committed B: only the speaker changes
@@ -177,10 +176,8 @@ def test_memory_threshold_sensitivity_matches_finite_differences():
     gradient = float(result["sensitivities"]["sharpness"])
     p_c = result["p_c_of_policy"]
     assert float(jax.grad(lambda s: p_c(BestResponse(sharpness=s)))(jnp.float32(sharpness))) == pytest.approx(gradient)
-    above, below = (
-        soft_best_response_threshold(sharpness + h)["p_c"],
-        soft_best_response_threshold(sharpness - h)["p_c"],
-    )
+    above = soft_best_response_threshold(sharpness + h)["p_c"]
+    below = soft_best_response_threshold(sharpness - h)["p_c"]
     assert gradient == pytest.approx((above - below) / (2 * h), rel=0.02)
     independent = (self_consistent_threshold(sharpness + h) - self_consistent_threshold(sharpness - h)) / (2 * h)
     assert gradient == pytest.approx(independent, rel=0.02)
