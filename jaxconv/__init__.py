@@ -1,6 +1,6 @@
 """jaxconv: dynamics of social conventions as JAX arrays."""
 
-from jaxconv import topology
+from jaxconv import choosers, exact, meanfield, relax, topology
 from jaxconv.engine import Result, ensemble, simulate, simulate_until_done, sweep
 from jaxconv.games.memory import MemoryGame, MemoryState, best_response_game
 from jaxconv.games.naming import NamingGame, NamingState
@@ -20,6 +20,10 @@ __all__ = [
     "SoftmaxSurrogate",
     "Uniform",
     "best_response_game",
+    "choosers",
+    "exact",
+    "meanfield",
+    "relax",
     "ensemble",
     "simulate",
     "simulate_until_done",
