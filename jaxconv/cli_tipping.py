@@ -17,7 +17,9 @@ only: the mean-field threshold of :mod:`jaxconv.meanfield`). Result keys: ``p_c`
 
 import math
 
-MODELS = ("binary-naming-game", "best-response")
+import numpy as np
+
+MODELS = ("binary-naming-game", "best-response", "fitted")
 METHODS = ("gradient", "sweep", "meanfield")
 
 
@@ -31,11 +33,17 @@ def add_parser(commands) -> None:
     best = models.add_parser("best-response", help="Centola et al. (2018): best response to the last M plays")
     _common_arguments(best)
     best.add_argument("--memory", type=int, default=12, help="M (default 12)")
+    fitted = models.add_parser("fitted", help="the LLM protocol under the policies of a `jaxconv fit --json` output")
+    fitted.add_argument("fit", help="the JSON written by `jaxconv fit ... --json`")
+    _common_arguments(fitted, agents=24, rounds=30)
+    fitted.add_argument("--llm", help="only this model of the fit (default: every model)")
 
 
-def _common_arguments(parser) -> None:
-    parser.add_argument("--agents", type=int, default=100, help="N (default 100)")
-    parser.add_argument("--rounds", type=int, default=100, help="horizon in population rounds of N interactions")
+def _common_arguments(parser, agents: int = 100, rounds: int = 100) -> None:
+    parser.add_argument("--agents", type=int, default=agents, help=f"N (default {agents})")
+    parser.add_argument(
+        "--rounds", type=int, default=rounds, help=f"horizon in population rounds of N interactions (default {rounds})"
+    )
     parser.add_argument("--method", default="gradient", help=" | ".join(METHODS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--schedule", default="pairs", help="pairs | matching")
@@ -48,6 +56,12 @@ def _common_arguments(parser) -> None:
     parser.add_argument("--grid", type=float, nargs=2, default=(0.0, 0.5), metavar=("LOW", "HIGH"), help="sweep")
     parser.add_argument("--grid-points", type=int, default=16, help="sweep: values of p (default 16)")
     parser.add_argument("--fit", default="mixture", help="sweep: mixture (default) | linear")
+    parser.add_argument(
+        "--sensitivity-batches",
+        type=int,
+        default=16,
+        help="gradient: batches of --initial-replicas x 4 replicas for dp_c/dtheta (0: none; default 16)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -57,23 +71,38 @@ def run(args) -> dict:
         raise ValueError(f"unknown method {args.method!r}; choose one of {list(METHODS)}")
     if args.model not in MODELS:
         raise ValueError(f"unknown model {args.model!r}; choose one of {list(MODELS)}")
-    if args.method == "meanfield":
-        return _meanfield(args)
     for label, value, low in (("agents", args.agents, 2), ("rounds", args.rounds, 1)):
         if value < low:
             raise ValueError(f"{label} must be >= {low}, got {value}")
+    if args.sensitivity_batches < 0 or args.sensitivity_batches == 1:
+        raise ValueError(f"sensitivity-batches must be 0 or >= 2, got {args.sensitivity_batches}")
     from jaxconv.devices import use_cpu_cores
 
     use_cpu_cores()
+    out = {"model": args.model, "method": args.method, "agents": args.agents, "rounds": args.rounds, "seed": args.seed}
+    if args.model == "fitted":
+        return out | {"fit": args.fit, "thresholds": _fitted(args)}
+    out |= {"schedule": args.schedule}
+    if args.model == "best-response":
+        out["memory"] = args.memory
+    if args.model == "binary-naming-game":
+        out["beta"] = args.beta
+    return out | _threshold(args, _game(args))
+
+
+def _threshold(args, game) -> dict:
+    """The threshold of ``game`` (committed name 1 against a population prepared on 0) by ``args.method``, with
+    the sensitivities dp_c/dtheta to its float parameters."""
     import jax
-    import numpy as np
 
-    from jaxconv.estimate.tipping import threshold_by_gradient, threshold_by_sweep
+    from jaxconv.estimate.tipping import threshold_by_gradient, threshold_by_sweep, threshold_sensitivities
 
-    game = _game(args)
+    if args.method == "meanfield":
+        return _meanfield(game)
     steps_per_round = max(1, args.agents // game.interactions_per_step)
     n_steps = args.rounds * steps_per_round
-    key = jax.random.key(args.seed)
+    key, sensitivity_key = jax.random.split(jax.random.key(args.seed))
+    out = {"interactions_per_replica": n_steps * game.interactions_per_step}
     if args.method == "gradient":
         if not 0 < args.p0 < 1:
             raise ValueError(f"p0 must be in (0, 1), got {args.p0}")
@@ -91,6 +120,17 @@ def run(args) -> dict:
             {k: v for k, v in step.items() if k in ("p", "replicas", "P_flip", "gradient", "p_c", "p_c_se", "step")}
             for step in result["history"]
         ]
+        if args.sensitivity_batches and 0 < result["p_c"] < 1:
+            sensitivities = threshold_sensitivities(
+                sensitivity_key,
+                game,
+                n_steps,
+                result["p_c"],
+                n_batches=args.sensitivity_batches,
+                replicas_per_batch=4 * args.initial_replicas,
+            )
+            result["simulated_interactions"] += sensitivities.pop("simulated_interactions")
+            result |= sensitivities
     else:
         low, high = args.grid
         if not 0 <= low < high <= 1:
@@ -100,34 +140,80 @@ def run(args) -> dict:
         result = threshold_by_sweep(
             key, game, n_steps, grid=np.linspace(low, high, args.grid_points), n_replicas=args.replicas, fit=args.fit
         )
-    out = {
-        "model": args.model,
-        "method": args.method,
-        "agents": args.agents,
-        "rounds": args.rounds,
-        "seed": args.seed,
-        "schedule": args.schedule,
-        "interactions_per_replica": n_steps * game.interactions_per_step,
-    }
-    if args.model == "best-response":
-        out["memory"] = args.memory
     return out | {k: _plain(v) for k, v in result.items() if k != "method"}
 
 
-def _meanfield(args) -> dict:
-    if args.model != "binary-naming-game":
-        raise ValueError(f"--method meanfield is available for binary-naming-game only, not {args.model}")
+def _meanfield(game) -> dict:
+    """Mean-field critical mass (``jaxconv.meanfield``): the fold of the incumbent branch."""
+    from jaxconv.games.naming import NamingGame
+    from jaxconv.meanfield import binary_naming_threshold, memory_threshold
+
+    if isinstance(game, NamingGame):
+        result = binary_naming_threshold(beta=float(game.beta))
+        return {"p_c": float(result["p_c"]), "sensitivities": {"beta": float(result["dp_c_dbeta"])}}
+    result = memory_threshold(game)
+    return {
+        "p_c": float(result["p_c"]),
+        "sensitivities": {
+            f"policy.{name}": _plain(np.asarray(value)) for name, value in result["sensitivities"].items()
+        },
+        "window_types": result["n_types"],
+    }
+
+
+MAX_WINDOW_TYPES = 4096  # the mean field's fold solves dense (2K + 1)-square systems
+
+
+def _fitted(args) -> list[dict]:
+    """One threshold per model, name set and incumbent of the fit: the memory game of the LLM protocol (memory H,
+    payoffs of the logs) with the fitted policy, the population prepared on one name and the committed agents
+    answering another (each ordered pair of the first two names)."""
+    import json
+    from pathlib import Path
+
+    from jaxconv.estimate.fit import policy_from_parameters
+    from jaxconv.games.memory import MemoryGame
+
+    path = Path(args.fit)
     try:
-        from jaxconv.meanfield import binary_naming_threshold
-    except ImportError:
-        raise ValueError(
-            "--method meanfield is not available yet: jaxconv.meanfield.binary_naming_threshold is missing"
-        ) from None
-    result = binary_naming_threshold(beta=args.beta)
-    out = {"model": args.model, "method": "meanfield", "beta": args.beta, "p_c": float(result["p_c"])}
-    if "dp_c_dbeta" in result:
-        out["dp_c_dbeta"] = float(result["dp_c_dbeta"])
-    return out
+        fit = json.loads(path.read_text())
+        models = fit["models"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{path}: not the JSON of `jaxconv fit --json` ({type(error).__name__}: {error})") from None
+    if args.llm is not None and args.llm not in models:
+        raise ValueError(f"model {args.llm!r} is not in {path}; it has {sorted(models)}")
+    thresholds = []
+    for llm, found in models.items():
+        if args.llm not in (None, llm):
+            continue
+        for group in found.get("groups", []):
+            names, memory = group["names"], group["memory"]
+            policy = policy_from_parameters(group["policy"], group["parameters"], group.get("fixed", {}), names)
+            for incumbent, pushed in ((0, 1), (1, 0)):
+                game = MemoryGame(
+                    args.agents,
+                    len(names),
+                    memory,
+                    policy=policy,
+                    initial="prepared",
+                    prepared_name=incumbent,
+                    committed_name=pushed,
+                    stop=None,
+                    schedule=args.schedule,
+                )
+                row = {"llm": llm, "names": names, "memory": memory, "incumbent": names[incumbent]}
+                row["pushed"] = names[pushed]
+                windows = len(names) ** (2 * memory)
+                if args.method == "meanfield" and windows > MAX_WINDOW_TYPES:
+                    row["skipped"] = (
+                        f"{windows} memory windows: too many for the mean field (at most {MAX_WINDOW_TYPES})"
+                    )
+                else:
+                    row |= _threshold(args, game)
+                thresholds.append(row)
+    if not thresholds:
+        raise ValueError(f"{path} holds no fitted group" + ("" if args.llm is None else f" for {args.llm}"))
+    return thresholds
 
 
 def _game(args):
@@ -151,7 +237,6 @@ def _game(args):
 
 def _plain(value):
     """JSON-ready: numpy scalars and arrays to Python numbers and lists, nan/inf to None."""
-    import numpy as np
 
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
@@ -168,11 +253,23 @@ def _plain(value):
 
 def text(result: dict) -> str:
     """A short readable summary."""
+    if "thresholds" in result:
+        lines = []
+        for row in result["thresholds"]:
+            label = (
+                f"{row['llm']} {','.join(row['names'])} H={row['memory']}: {row['pushed']} against {row['incumbent']}"
+            )
+            lines.append(f"{label}: {row['skipped']}" if "skipped" in row else f"{label}: {_p_c(row)}")
+        return "\n".join(lines)
+    size = "" if result["method"] == "meanfield" else f" N={result['agents']}, {result['rounds']} rounds"
+    return f"{result['model']}{size} ({result['method']}): {_p_c(result)}"
+
+
+def _p_c(result: dict) -> str:
     if result.get("p_c_se") is None:
-        return f"{result['model']} ({result['method']}): p_c = {result['p_c']}"
+        return f"p_c = {result['p_c']:.4f}"
     low, high = result["p_c_interval"]
     return (
-        f"{result['model']} N={result['agents']}, {result['rounds']} rounds ({result['method']}): "
         f"p_c = {result['p_c']:.4f} +- {result['p_c_se']:.4f} (95% {low:.4f}..{high:.4f}), "
         f"{result['simulated_interactions']:.3g} simulated interactions"
     )

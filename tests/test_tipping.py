@@ -216,17 +216,79 @@ def test_cli_errors():
         _cli("binary-naming-game", "--agents", "1")
     with pytest.raises(ValueError, match="--grid"):
         _cli("binary-naming-game", "--method", "sweep", "--grid", "0.4", "0.1")
-    with pytest.raises(ValueError, match="binary-naming-game only"):
-        _cli("best-response", "--method", "meanfield")
+    with pytest.raises(ValueError, match="sensitivity-batches"):
+        _cli("binary-naming-game", "--sensitivity-batches", "1")
 
 
 def test_cli_meanfield():
-    try:
-        import jaxconv.meanfield  # noqa: F401
-    except ImportError:
-        with pytest.raises(ValueError, match="not available yet"):
-            _cli("binary-naming-game", "--method", "meanfield")
-        return
     result = _cli("binary-naming-game", "--method", "meanfield", "--json")
-    assert result["p_c"] == pytest.approx(0.0979, abs=1e-3)
+    assert result["p_c"] == pytest.approx(0.0979, abs=1e-4)
+    assert result["sensitivities"]["beta"] == pytest.approx(0.062, abs=2e-3)
     json.dumps(result)
+    # Centola et al.'s best response, M = 4: mean field 1/9 (q = p + (1 - p) f(q), jaxconv.meanfield)
+    assert _cli("best-response", "--memory", "4", "--method", "meanfield")["p_c"] == pytest.approx(1 / 9, abs=1e-3)
+
+
+FIT = {
+    "models": {
+        "model-a": {
+            "groups": [
+                {
+                    "policy": "softmax",
+                    "names": ["X", "Y"],
+                    "memory": 3,
+                    "parameters": {
+                        "bias": {"X": {"estimate": 0.1}, "Y": {"estimate": -0.1}},
+                        "win_stay": {"estimate": 2.0},
+                        "lose_shift": {"estimate": 1.0},
+                        "own_weight": {"estimate": 0.5},
+                        "partner_weight": {"estimate": 2.0},
+                        "recency": {"estimate": 0.6},
+                    },
+                    "fixed": {"temperature": 1.0, "copy_partner": 0.0},
+                }
+            ]
+        }
+    }
+}
+
+
+def test_cli_fitted(tmp_path):
+    """Thresholds of a fitted policy in both directions, in mean field and at finite N, with sensitivities."""
+    path = tmp_path / "fit.json"
+    path.write_text(json.dumps(FIT))
+    meanfield = _cli("fitted", str(path), "--method", "meanfield", "--json")["thresholds"]
+    assert [(row["incumbent"], row["pushed"]) for row in meanfield] == [("X", "Y"), ("Y", "X")]
+    # the bias favours X: pushing Y against X needs more committed agents than the reverse
+    assert 0 < meanfield[1]["p_c"] < meanfield[0]["p_c"] < 0.5
+    assert meanfield[0]["sensitivities"]["policy.bias"][1] < 0 < meanfield[0]["sensitivities"]["policy.bias"][0]
+    finite = _cli("fitted", str(path), "--agents", "12", "--rounds", "10", "--target-se", "0.02",
+                  "--sensitivity-batches", "4", "--llm", "model-a", "--json")["thresholds"]  # fmt: skip
+    for row in finite:
+        assert 0 < row["p_c"] < 0.6 and set(row["sensitivities"]) >= {"policy.bias", "policy.partner_weight"}
+    assert "Y against X" in cli_tipping.text({"thresholds": meanfield})
+    with pytest.raises(ValueError, match="not in"):
+        _cli("fitted", str(path), "--llm", "other")
+    path.write_text("{}")
+    with pytest.raises(ValueError, match="not the JSON of"):
+        _cli("fitted", str(path))
+
+
+def test_sensitivity_matches_the_exact_threshold():
+    """dp_c/dbeta of the binary naming game at N=5 (each agent committed with probability p) against the exact
+    derivative of the exact threshold: P(flip | p, beta) from the enumerated chain, the implicit function theorem."""
+    from jaxconv.exact import binomial_committed_expectation
+
+    n, steps, beta = 5, 15, 0.7
+
+    def exact_flip(p, beta):
+        return binomial_committed_expectation(p, n, steps, "committed_flip", beta=beta, lump=True)
+
+    p_c = brentq(lambda p: float(exact_flip(p, beta)) - 0.5, 0.01, 0.99, xtol=1e-10)
+    by_p, by_beta = jax.grad(exact_flip, argnums=(0, 1))(p_c, beta)
+    exact = -by_beta / by_p
+    game = NamingGame(n, vocabulary=2, beta=beta, committed_mode="converted", initial="prepared")
+    result = tipping.threshold_sensitivities(jax.random.key(5), game, steps, p_c, n_batches=16, replicas_per_batch=512)
+    estimate, se = result["sensitivities"]["beta"], result["sensitivities_se"]["beta"]
+    assert abs(estimate - exact) < Z * se, (estimate, se, exact)
+    assert abs(result["dP_dp"] - by_p) < Z * result["dP_dp_se"]

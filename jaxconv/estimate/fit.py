@@ -93,6 +93,21 @@ BEST_RESPONSE = Family(
 FAMILIES = {family.name: family for family in (SOFTMAX, BEST_RESPONSE)}
 
 
+def policy_from_parameters(name: str, parameters: dict, fixed: dict, names: list[str]) -> Policy:
+    """The policy of a fitted group as ``jaxconv fit --json`` reports it (``policy``, ``parameters`` with an
+    ``estimate`` per parameter, per name for the bias, and the ``fixed`` ones); ValueError naming what is missing."""
+    if name == SOFTMAX.name:
+        try:
+            bias = [parameters["bias"][n]["estimate"] for n in names]
+            weights = {k: v["estimate"] for k, v in parameters.items() if k != "bias"}
+            return SoftmaxSurrogate(bias, **weights, **fixed)
+        except (KeyError, TypeError) as error:
+            raise ValueError(f"fitted softmax parameters lack {error}") from None
+    if name == BEST_RESPONSE.name:
+        return BestResponse(0.0, parameters["sharpness"]["estimate"])
+    raise ValueError(f"unknown policy {name!r}; choose one of {list(FAMILIES)}")
+
+
 def family(name: str) -> Family:
     """The family called ``name``; ValueError naming it if unknown."""
     if name not in FAMILIES:
@@ -366,4 +381,5 @@ __all__ = [
     "fit_runs",
     "fold_of_runs",
     "lookup_table",
+    "policy_from_parameters",
 ]

@@ -53,6 +53,7 @@ from scipy.optimize import brentq
 from scipy.special import expit
 
 from jaxconv import engine
+from jaxconv.data.summary import FLIP_THRESHOLD
 
 DEFAULT_CHUNK = 64  # replicas per compiled call (rounded up to a multiple of the number of devices)
 P_MIN, P_MAX = 1e-4, 0.9999  # committed probabilities stay inside (0, 1), where the score is defined
@@ -242,6 +243,88 @@ def run_at_probability(key, game, n_steps: int, p: float, n_replicas: int, *, ch
 
 def _interactions(game, n_steps: int, n_replicas: int) -> int:
     return int(n_replicas) * int(n_steps) * int(game.interactions_per_step)
+
+
+# ----- sensitivities of the threshold ------------------------------------------------------------------------
+def threshold_sensitivities(
+    key,
+    game,
+    n_steps: int,
+    p_c: float,
+    *,
+    n_batches: int = 16,
+    replicas_per_batch: int = 256,
+    confidence: float = 0.95,
+) -> dict:
+    """dp_c/dtheta for every float parameter theta of ``game`` (the policy's weights, beta, payoffs), by the
+    implicit function theorem on g(p, theta) = P(flip | p, theta) - 1/2 at the threshold:
+    dp_c/dtheta = -(dg/dtheta) / (dg/dp).
+
+    Both derivatives are score-function estimates through the differentiable evaluation (``jaxconv.relax``, each
+    agent committed with probability ``p_c``), ``n_batches`` batches of ``replicas_per_batch`` replicas; standard
+    errors by the delta method from the batches' covariance. Returns ``{"sensitivities": {name: value},
+    "sensitivities_se": {...}, "sensitivities_interval": {...}, "dP_dp": ..., "dP_dp_se": ...,
+    "simulated_interactions": ...}`` (names like ``policy.bias`` hold a list per name)."""
+    from jaxconv import relax
+    from jaxconv.choosers import ScoreFunction
+
+    flip_key(game)
+    _check_probability(p_c, closed=False)
+    _check_count("n_batches", n_batches, 2)
+    _check_count("replicas_per_batch", replicas_per_batch, 2)
+    _check_confidence(confidence)
+    base = eqx.tree_at(lambda g: g.n_committed, game, jnp.int32(0))
+    parameters, static = eqx.partition(base, eqx.is_inexact_array)
+    names = [jax.tree_util.keystr(path).lstrip(".") for path, _ in jax.tree_util.tree_flatten_with_path(parameters)[0]]
+    record_every = _checkpoint_block(n_steps)
+    threshold = FLIP_THRESHOLD if type(game).__name__ == "MemoryGame" else 1.0 - 1e-6
+
+    def flip_probability(parameters, p, batch_key):
+        def flipped(observations):
+            return (observations["committed_share"][-1] >= threshold).astype(jnp.float32)
+
+        game = eqx.combine(parameters, static)
+        return relax.expectation(
+            batch_key,
+            game,
+            ScoreFunction(),
+            flipped,
+            replicas_per_batch,
+            n_steps,
+            record_every,
+            committed_probability=p,
+        )[0]
+
+    gradient = jax.jit(jax.vmap(jax.grad(flip_probability, argnums=(0, 1)), in_axes=(None, None, 0)))
+    by_theta, by_p = gradient(parameters, jnp.float32(p_c), jax.random.split(key, n_batches))
+    by_p = np.asarray(by_p, float)
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    values, errors, intervals = {}, {}, {}
+    for name, leaf in zip(names, jax.tree.leaves(by_theta)):
+        leaf = np.asarray(leaf, float).reshape(n_batches, -1)
+        ratio = -leaf.mean(axis=0) / by_p.mean()
+        covariance = np.array([np.cov(column, by_p) for column in leaf.T])  # (P, 2, 2) over batches
+        variance = covariance[:, 0, 0] + ratio**2 * covariance[:, 1, 1] + 2 * ratio * covariance[:, 0, 1]
+        se = np.sqrt(np.maximum(variance, 0.0) / n_batches) / abs(by_p.mean())
+        shape = np.shape(jax.tree.leaves(parameters)[names.index(name)])
+        values[name] = ratio.reshape(shape).tolist()
+        errors[name] = se.reshape(shape).tolist()
+        intervals[name] = np.stack([ratio - z * se, ratio + z * se], axis=-1).reshape(shape + (2,)).tolist()
+    return {
+        "sensitivities": values,
+        "sensitivities_se": errors,
+        "sensitivities_interval": intervals,
+        "dP_dp": float(by_p.mean()),
+        "dP_dp_se": float(by_p.std(ddof=1) / np.sqrt(n_batches)),
+        "simulated_interactions": _interactions(game, n_steps, n_batches * replicas_per_batch),
+    }
+
+
+def _checkpoint_block(n_steps: int) -> int:
+    """The divisor of ``n_steps`` nearest sqrt(n_steps): blocks of that many steps are rematerialised in the
+    backward pass, so memory and recomputation both grow as sqrt(n_steps)."""
+    divisors = [d for d in range(1, n_steps + 1) if n_steps % d == 0]
+    return min(divisors, key=lambda d: abs(d - math.sqrt(n_steps)))
 
 
 # ----- gradient method ----------------------------------------------------------------------------------------
@@ -570,4 +653,5 @@ __all__ = [
     "simulate_counts",
     "threshold_by_gradient",
     "threshold_by_sweep",
+    "threshold_sensitivities",
 ]
