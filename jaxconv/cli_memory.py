@@ -9,14 +9,17 @@ Result keys: ``winner_counts`` (name -> replicas; majority name of each replica'
 ``success_rate_by_round`` (mean share of successful interactions per population round; a run that has ended counts
 as succeeding, as it ended on a streak of successes or at consensus), ``flip_fraction`` (with committed agents:
 replicas whose non-committed agents' latest choices are >= 95% the committed name), ``pushed_share_by_round`` and
-``flipped_paper_criterion`` (mean over replicas of the non-committed agents' share of the pushed name per round, runs
-held at their last round once ended; flipped if the last 3 rounds are >= 0.95) and ``interactions_per_second``
+``flipped_paper_criterion`` (the paper's criterion, :mod:`jaxconv.criteria`: per round the non-committed agents'
+share of the pushed name, replicas that converged padded with share 1, mean over the replicas that have each round,
+flipped if the last 3 rounds sum to >= 2.849) and ``interactions_per_second``
 (interaction slots simulated per second of run time, ended runs included).
 """
 
 import math
 
 import numpy as np
+
+from jaxconv.criteria import ends_converged
 
 GRAPH_PARAMETERS = {
     "complete": {},
@@ -142,17 +145,15 @@ def summarize_ensemble(game, summary: dict, observations: dict, interactions_per
         "flip_fraction": None,
     }
     if int(game.n_committed) > 0:
-        free = observations["free_choices"]
-        pushed = free[:, :, int(game.committed_name)]
-        share = pushed / np.maximum(free.sum(axis=2), 1)
-        for r in range(1, share.shape[1]):  # hold a run at its last round's share once it has ended
-            share[:, r] = np.where(ended[:, r], share[:, r - 1], share[:, r])
-        curve = share.mean(axis=0)
-        from jaxconv.data.summary import FLIP_LAST_ROUNDS, FLIP_THRESHOLD
+        from jaxconv.criteria import population_curve, simulated_shares
 
+        shares, lengths = simulated_shares(
+            observations["free_choices"], observations["interactions"], int(game.committed_name), n
+        )
+        curve = population_curve(shares, lengths, horizon_rounds=shares.shape[-1])
         out["flip_fraction"] = float(summary["flipped"].mean())
         out["pushed_share_by_round"] = [round(float(x), 6) for x in curve]
-        out["flipped_paper_criterion"] = bool(np.all(curve[-FLIP_LAST_ROUNDS:] >= FLIP_THRESHOLD))
+        out["flipped_paper_criterion"] = bool(ends_converged(curve))
     return out
 
 

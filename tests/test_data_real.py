@@ -99,8 +99,8 @@ def test_llama_single_prompt_tests(summary, memory, kind, p):
     [
         ("claude", "M", "Q", "5/24"),
         ("claude", "Q", "M", "5/24"),
-        ("llama31_70b", "M", "Q", "10/24"),
-        ("llama31_70b", "Q", "M", "0/24"),
+        ("llama31", "M", "Q", "10/24"),
+        ("llama31", "Q", "M", "0/24"),
     ],
 )
 def test_critical_mass(summary, model, incumbent, pushed, critical):

@@ -11,6 +11,7 @@ from jaxconv.data.summary import (
     flip_outcome,
     has_converged,
     mean_pushed_share,
+    model_names,
     pushed_share_by_round,
     run_winner,
     stop_time_rounds,
@@ -49,49 +50,58 @@ def test_winner_is_the_majority_of_the_final_3n_interactions(tmp_path):
 
 
 def test_pushed_share_counts_only_non_committed_answers(tmp_path):
-    # agent 1 committed; rounds of N = 4 interactions; the trailing incomplete round is dropped
+    # agent 1 committed; rounds of N = 4 interactions; the trailing incomplete round counts
     answers = [["M", "Q"], ["Q", "Q"], ["M", "M"], ["M", "Q"]] + [["M", "M"]] * 4 + [["M", "M"]] * 2
     log = _load(tmp_path, "s.pkl", [_run(answers, committed={1})])
     share = pushed_share_by_round(log.runs[0], "M", N)
-    # round 0, free answers: (Q) (Q Q) (M) (M Q) -> 2 of 6; round 1: 6 of 6
-    np.testing.assert_allclose(share, [2 / 6, 1.0])
+    # round 0, free answers: (Q) (Q Q) (M) (M Q) -> 2 of 6; round 1: 6 of 6; round 2 (half): 3 of 3
+    np.testing.assert_allclose(share, [2 / 6, 1.0, 1.0])
 
 
-def test_stopped_runs_are_held_at_their_last_round(tmp_path):
-    short = _run([["M", "M"]] * 8)  # 2 rounds at 1.0
-    long = _run([["Q", "Q"]] * 8 + [["M", "Q"]] * 8)  # 0, 0, 0.5, 0.5
-    log = _load(tmp_path, "h.pkl", [short, long])
-    np.testing.assert_allclose(mean_pushed_share(log.runs, "M", N, None), [0.5, 0.5, 0.75, 0.75])
-    np.testing.assert_allclose(mean_pushed_share(log.runs, "M", N, 6), [0.5, 0.5, 0.75, 0.75, 0.75, 0.75])
+def test_converged_runs_are_padded_with_share_one_and_others_are_not(tmp_path):
+    converged = _run([["M", "M"]] * 12)  # 3 rounds at 1.0: padded to 4 + 30 rounds of share 1
+    long = _run([["Q", "Q"]] * 8 + [["M", "Q"]] * 8)  # 0, 0, 0.5, 0.5: not converged, not padded
+    log = _load(tmp_path, "h.pkl", [converged, long])
+    np.testing.assert_allclose(mean_pushed_share(log.runs, "M", N, 6), [0.5, 0.5, 0.75, 0.75, 1.0, 1.0])
     np.testing.assert_allclose(mean_pushed_share(log.runs, "M", N, 1), [0.5])
+    assert len(mean_pushed_share(log.runs, "M", N, None)) == 4 + 30
     with pytest.raises(ValueError, match="horizon_rounds must be a positive number of rounds or None, got 0"):
         mean_pushed_share(log.runs, "M", N, 0)
 
 
-def test_flip_needs_each_of_the_last_three_rounds_at_095(tmp_path):
-    def run_with_shares(counts):
-        answers = []
-        for m in counts:  # m of the 8 answers of a round are M
-            flat = ["M"] * m + ["Q"] * (8 - m)
-            answers += [flat[i : i + 2] for i in range(0, 8, 2)]
-        return _run(answers)
+def _run_with_shares(counts):
+    answers = []
+    for m in counts:  # m of the 8 answers of a round are M
+        flat = ["M"] * m + ["Q"] * (8 - m)
+        answers += [flat[i : i + 2] for i in range(0, 8, 2)]
+    return _run(answers)
 
-    passing = _load(tmp_path, "p.pkl", [run_with_shares([0, 8, 8, 8])])
+
+def test_flip_is_a_sum_of_the_last_three_rounds_of_at_least_2849(tmp_path):
+    passing = _load(tmp_path, "p.pkl", [_run_with_shares([0, 8, 8, 8])])
     assert flip_outcome(passing.runs, "M", N, None)["flipped"]
-    failing = _load(tmp_path, "f.pkl", [run_with_shares([8, 7, 8, 8]), run_with_shares([8, 8, 8, 8])])
-    outcome = flip_outcome(failing.runs, "M", N, None)
-    assert outcome["last_rounds_share"] == [
-        0.9375,
-        1.0,
-        1.0,
-    ]  # mean of the last 3 is >= .95, one round is not
-    assert not outcome["flipped"]
+    # one run at 7/8 in its last 3 rounds: 2.625 < 2.849, the other converged and padded with 1
+    mixed = _load(tmp_path, "f.pkl", [_run_with_shares([0, 7, 7, 7]), _run_with_shares([8, 8, 8, 8])])
+    outcome = flip_outcome(mixed.runs, "M", N, 4)
+    assert outcome["last_rounds_share"] == [0.9375, 0.9375, 0.9375]
+    assert outcome["last_rounds_sum"] == 2.8125 and not outcome["flipped"]
+    # .9375 + 1 + 1 = 2.9375: flipped although one round is below .95
+    dip = _load(tmp_path, "g.pkl", [_run_with_shares([8, 7, 8, 8]), _run_with_shares([8, 8, 8, 8])])
+    outcome = flip_outcome(dip.runs, "M", N, 4)
+    assert min(outcome["last_rounds_share"]) < 0.95 and outcome["flipped"]
 
 
 def test_a_late_flip_is_outside_the_horizon(tmp_path):
     late = _load(tmp_path, "l.pkl", [_run([["Q", "Q"]] * 4 * 10 + [["M", "M"]] * 4 * 3)])
     assert flip_outcome(late.runs, "M", N, None)["flipped"]
     assert not flip_outcome(late.runs, "M", N, 10)["flipped"]
+
+
+def test_model_names_merge_a_sized_and_an_unsized_name():
+    merged = {"llama31": "llama31", "llama31_70b": "llama31", "claude": "claude"}
+    assert model_names(["llama31", "llama31_70b", "claude"]) == merged
+    assert model_names(["llama3_70b"]) == {"llama3_70b": "llama3"}
+    assert model_names(["m_8b", "m_70b"]) == {"m_8b": "m_8b", "m_70b": "m_70b"}  # two sizes: kept apart
 
 
 def _series(tmp_path, flips_by_k: dict[int, bool]):

@@ -5,27 +5,33 @@
 - stop time in population rounds: the run's number of interactions / N. The runs stop once the last 3N
   interactions all succeeded, so this counts that final window too; it is the definition giving the published
   means (W=10: Llama-3.1 12.9, Claude 9.8; W=2: 13.3, 7.5). Without the window, (T - 3N)/N, they are 3 lower.
-- flip of a committed-minority file: per population round (N consecutive interactions; a trailing incomplete
-  round is dropped) the share of the pushed name among the answers of the non-committed agents; the mean over
-  runs, each run held at its last round's share after it stopped, over the first ``horizon_rounds`` rounds;
-  flipped when each of the last 3 rounds of that mean is >= 0.95.
+- flip of a committed-minority file: the paper's criterion, written once in :mod:`jaxconv.criteria` (per run, from
+  its ``converged_index``, the share of the pushed name among the non-committed agents' answers per population
+  round; runs whose last 3 rounds sum to >= 2.849 padded with rounds of share 1 to the longest run + 30 rounds;
+  mean over the runs that have each round, first 30 rounds; flipped if the last 3 rounds of that curve sum to
+  >= 2.849, a mean of 0.9497, not "each of the last 3 rounds >= 0.95").
 - critical mass: the smallest committed k (among the files of one model, N, H, payoffs, incumbent and pushed
   name; the ``evolved_from`` file counts as k = 0) whose file flips.
-
-``horizon_rounds`` defaults to 30: the README's critical masses (Claude 5/24 both ways; Llama-3.1 10/24
-against M, 0 against Q) are reproduced by every horizon from 25 to 30 rounds and by none without a horizon,
-since all six Claude runs with k = 4 against M do flip eventually, the last after 33 rounds.
+- model: files of one model written with and without its size (``llama31_...`` and ``llama31_70b_...``) are one
+  model (:func:`model_names`).
 """
 
+import re
 from dataclasses import asdict
 
 import numpy as np
 
+from jaxconv.criteria import (  # noqa: F401  (re-exported: the constants' historical home)
+    DEFINITION as FLIP_DEFINITION,
+)
+from jaxconv.criteria import (
+    HORIZON_ROUNDS,
+    flip_outcome_of_curves,
+    population_curve,
+    round_shares,
+    stack,
+)
 from jaxconv.data.logs import LogCollection, LogFile, Run, load_logs
-
-FLIP_THRESHOLD = 0.95
-FLIP_LAST_ROUNDS = 3
-HORIZON_ROUNDS = 30
 
 
 def run_winner(run: Run, n_agents: int, names: list[str]) -> str:
@@ -46,27 +52,36 @@ def has_converged(run: Run, n_agents: int) -> bool:
 
 
 def pushed_share_by_round(run: Run, pushed: str, n_agents: int) -> np.ndarray:
-    """(R,) share of ``pushed`` among the non-committed agents' answers in each complete population round."""
-    n_rounds = run.n_interactions // n_agents
-    shape = (n_rounds, n_agents * 2)
-    free = ~np.isin(run.players[: n_rounds * n_agents], list(run.committed_agents)).reshape(shape)
-    is_pushed = (run.answers[: n_rounds * n_agents] == pushed).reshape(shape)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (is_pushed & free).sum(axis=1) / free.sum(axis=1)
+    """(R,) share of ``pushed`` among the non-committed agents' answers in each population round (the trailing
+    incomplete one included), counted from the run's ``converged_index`` (0 when absent)."""
+    free = ~np.isin(run.players, list(run.committed_agents))
+    start = run.converged_index if run.converged_index and run.converged_index < run.n_interactions else 0
+    return round_shares(run.answers == pushed, free, n_agents, start)
 
 
 def mean_pushed_share(runs: list[Run], pushed: str, n_agents: int, horizon_rounds: int | None) -> np.ndarray:
-    """(R,) mean over ``runs`` of :func:`pushed_share_by_round`, each run held at its last value once it
-    stopped; R = ``horizon_rounds``, or the longest run's rounds when None. Runs without a complete round are
-    left out."""
+    """(R,) population curve of the paper's criterion (:func:`jaxconv.criteria.population_curve`) of ``runs``:
+    converged runs padded with share 1, mean over the runs that have each round, first ``horizon_rounds`` rounds
+    (None: all). Runs without a complete round are left out."""
     if horizon_rounds is not None and horizon_rounds < 1:
         raise ValueError(f"horizon_rounds must be a positive number of rounds or None, got {horizon_rounds}")
     curves = [c for c in (pushed_share_by_round(r, pushed, n_agents) for r in runs) if len(c)]
-    if not curves:
-        return np.array([])
-    length = horizon_rounds or max(len(c) for c in curves)
-    held = [np.concatenate([c, np.full(max(0, length - len(c)), c[-1])])[:length] for c in curves]
-    return np.nanmean(np.stack(held), axis=0)
+    return population_curve(*stack(curves), horizon_rounds)
+
+
+def model_names(models) -> dict[str, str]:
+    """Canonical model of each model name: a name with a size suffix (``llama31_70b``) is its base name
+    (``llama31``) when that base name is among ``models`` too, or when it is the only sized name of that base."""
+    models = {m for m in models if m}
+    out = {m: m for m in models}
+    for m in models:
+        match = re.fullmatch(r"(.+?)[_-](\d+(?:\.\d+)?[bBmM])", m)
+        if match:
+            base = match.group(1)
+            sized = [x for x in models if re.fullmatch(re.escape(base) + r"[_-]\d+(?:\.\d+)?[bBmM]", x)]
+            if base in models or len(sized) == 1:
+                out[m] = base
+    return out
 
 
 def _pushed_name(log: LogFile) -> str | None:
@@ -77,17 +92,17 @@ def _pushed_name(log: LogFile) -> str | None:
 
 
 def flip_outcome(runs: list[Run], pushed: str, n_agents: int, horizon_rounds: int | None = HORIZON_ROUNDS) -> dict:
-    """Whether the non-committed agents adopted ``pushed`` (module docstring); mean share by round."""
-    curve = mean_pushed_share(runs, pushed, n_agents, horizon_rounds)
-    last = curve[-FLIP_LAST_ROUNDS:]
-    return {
-        "pushed": pushed,
-        "flipped": bool(len(last) and np.all(last >= FLIP_THRESHOLD)),
-        "last_rounds_share": [round(float(x), 4) for x in last],
-        "mean_share_by_round": [round(float(x), 4) for x in curve],
-        "horizon_rounds": horizon_rounds,
-        "runs_without_a_full_round": sum(r.n_interactions < n_agents for r in runs),
-    }
+    """Whether the non-committed agents adopted ``pushed`` by the paper's criterion (:mod:`jaxconv.criteria`):
+    the population curve, its last 3 rounds and their sum, and the share of runs that flipped on their own."""
+    if horizon_rounds is not None and horizon_rounds < 1:
+        raise ValueError(f"horizon_rounds must be a positive number of rounds or None, got {horizon_rounds}")
+    curves = [c for c in (pushed_share_by_round(r, pushed, n_agents) for r in runs) if len(c)]
+    return (
+        {"pushed": pushed}
+        | flip_outcome_of_curves(*stack(curves), horizon_rounds)
+        | {"horizon_rounds": horizon_rounds}
+        | {"runs_without_a_full_round": sum(r.n_interactions < n_agents for r in runs)}
+    )
 
 
 def _single_prompt_summary(log: LogFile) -> dict:
@@ -146,6 +161,7 @@ def critical_masses(logs: list[LogFile], horizon_rounds: int | None = HORIZON_RO
     """Per series (model, N, H, payoffs, incumbent, pushed; variant swap/inject): the flip per committed k and
     the smallest k that flips. An ``evolved_from`` file joins its series as k = 0."""
     series: dict[tuple, dict[int, list[LogFile]]] = {}
+    canonical = model_names(log.meta.model for log in logs)
     for log in logs:
         meta = log.meta
         if meta.kind not in ("committed", "evolved") or meta.committed is None or not log.runs or not log.n_agents:
@@ -153,7 +169,7 @@ def critical_masses(logs: list[LogFile], horizon_rounds: int | None = HORIZON_RO
         pushed = _pushed_name(log)
         if pushed is None:
             continue
-        key = (meta.model, log.n_agents, meta.memory, meta.payoffs, meta.incumbent, pushed)
+        key = (canonical.get(meta.model, meta.model), log.n_agents, meta.memory, meta.payoffs, meta.incumbent, pushed)
         series.setdefault(key, {}).setdefault(meta.committed, []).append(log)
     out = []
     for (model, n, memory, payoffs, incumbent, pushed), by_k in series.items():
@@ -187,11 +203,7 @@ def critical_masses(logs: list[LogFile], horizon_rounds: int | None = HORIZON_RO
 DEFINITIONS = {
     "winner": "majority name among the answers of the final 3N interactions",
     "stop_time_rounds": "interactions of the run / N (the final 3N all-success window included)",
-    "flip": (
-        "mean over runs of the non-committed agents' share of the pushed name per population round (runs "
-        "held at their last round once stopped; first horizon_rounds rounds); flipped if each of the last 3 "
-        ">= 0.95"
-    ),
+    "flip": FLIP_DEFINITION,
     "critical_mass": "smallest committed k whose file flips (evolved_from file = k 0), as k/N",
 }
 

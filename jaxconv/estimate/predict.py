@@ -8,9 +8,10 @@ N agents, random pairs, both agents choose from their own memory of H rounds, pa
   per baseline file, with that file's N.
 - committed minority: memories prepared with H rounds of (X, X, +100), k agents converted to committed agents
   answering Y, for every k from 0 to the largest k of the observed series, for ``HORIZON_ROUNDS`` population
-  rounds; flip by the paper's criterion (:func:`jaxconv.data.summary.flip_outcome`): per round the share of Y among
-  the non-committed agents' choices, a run held at its last complete round once it stopped, mean over replicas,
-  each of the last 3 rounds >= 0.95; critical mass = smallest flipping k. As in the published runs, k >= 1 runs
+  rounds; flip by the paper's criterion, the same code as for the observed runs (:mod:`jaxconv.criteria`: per
+  round the share of Y among the non-committed agents' choices, converged replicas padded with share 1, mean over
+  the replicas that have each round, flipped if the last 3 rounds sum to >= 2.849); critical mass = smallest
+  flipping k. As in the published runs, k >= 1 runs
   stop by the rule above, while k = 0 runs (the ``evolved_from`` files) run the whole horizon (a stable prepared
   population would otherwise stop after 3N interactions).
 """
@@ -19,15 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxconv.criteria import FLIP_LAST_ROUNDS, HORIZON_ROUNDS, flip_outcome_of_curves, simulated_shares
 from jaxconv.data.logs import LogFile
-from jaxconv.data.summary import (
-    FLIP_LAST_ROUNDS,
-    FLIP_THRESHOLD,
-    HORIZON_ROUNDS,
-    critical_masses,
-    flip_outcome,
-    summarize_file,
-)
+from jaxconv.data.summary import critical_masses, flip_outcome, summarize_file
 from jaxconv.engine import ensemble, sweep
 from jaxconv.games.memory import MemoryGame
 from jaxconv.policies import Policy
@@ -74,12 +69,15 @@ def predict_tipping(
     horizon_rounds: int = HORIZON_ROUNDS,
 ) -> dict:
     """Prepared populations on ``incumbent`` with k agents committed to ``pushed``, for each k of ``ks``:
-    ``share`` (K, horizon) mean share of the pushed name among the non-committed agents' choices per round (a
-    stopped run held at its last complete round), ``flipped`` (K,) by the paper's criterion, ``flip_fraction``
-    (K,) replicas whose non-committed agents' latest choices are >= 95% the pushed name at the end."""
+    ``share`` (K, horizon) population curve of the paper's criterion (:mod:`jaxconv.criteria`), ``flipped`` (K,)
+    by that criterion, ``run_flip_fraction`` (K,) replicas that converged to the pushed name within the horizon,
+    ``flip_fraction`` (K,) replicas whose non-committed agents' latest choices are >= 95% the pushed name at the
+    end (the simulator's per-replica ``flipped``)."""
     ks = np.asarray(ks)
     failure, success = payoffs
-    share = np.zeros((len(ks), horizon_rounds))
+    share = np.full((len(ks), horizon_rounds), np.nan)
+    flipped = np.zeros(len(ks), bool)
+    run_flip = np.zeros(len(ks))
     flip_fraction = np.zeros(len(ks))
     for stop, selected in (("successes", ks >= 1), (None, ks == 0)):
         if not selected.any():
@@ -98,24 +96,17 @@ def predict_tipping(
         values = {"n_committed": jnp.asarray(ks[selected], jnp.int32)}
         chunk = min(replicas, CHUNK // 4)
         result = sweep(key, game, values, replicas, horizon_rounds * n_agents, n_agents, chunk_size=chunk)
-        share[selected] = _held_share(result.observations, pushed, n_agents).mean(axis=1)
+        shares, lengths = simulated_shares(
+            result.observations["free_choices"], result.observations["interactions"], pushed, n_agents
+        )
+        for row, index in enumerate(np.flatnonzero(selected)):
+            outcome = flip_outcome_of_curves(shares[row], lengths[row], horizon_rounds)
+            curve = np.asarray(outcome["mean_share_by_round"])
+            share[index, : len(curve)] = curve
+            flipped[index] = outcome["flipped"]
+            run_flip[index] = outcome["run_flip_fraction"]
         flip_fraction[selected] = result.summary["flipped"].mean(axis=1)
-    return {
-        "share": share,
-        "flipped": np.all(share[:, -FLIP_LAST_ROUNDS:] >= FLIP_THRESHOLD, axis=1),
-        "flip_fraction": flip_fraction,
-    }
-
-
-def _held_share(observations: dict, pushed: int, n_agents: int) -> np.ndarray:
-    """``(..., rounds)`` share of ``pushed`` among the non-committed agents' choices per population round, a round
-    with fewer than N interactions (the run stopped) replaced by the last complete round's share."""
-    free = observations["free_choices"]  # (..., rounds, W)
-    share = free[..., pushed] / np.maximum(free.sum(axis=-1), 1)
-    played = np.diff(observations["interactions"], axis=-1, prepend=0)
-    for r in range(1, share.shape[-1]):
-        share[..., r] = np.where(played[..., r] < n_agents, share[..., r - 1], share[..., r])
-    return share
+    return {"share": share, "flipped": flipped, "run_flip_fraction": run_flip, "flip_fraction": flip_fraction}
 
 
 def compare(

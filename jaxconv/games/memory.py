@@ -34,8 +34,8 @@ Definitions (all exact integer bookkeeping, checked after every step; a step is 
 - winner: the majority name among both choices of the final ``stop_window`` interactions (ties: lower name).
 - flip: ``pushed_agents`` = non-committed agents whose latest choice is the committed name; ``flipped`` when they
   are at least ``FLIP_THRESHOLD`` (0.95) of the non-committed agents. Records also hold the per-window choice
-  counts of the non-committed agents, from which the paper's criterion (mean share of the pushed name over the
-  last population rounds) is computed.
+  counts of the non-committed agents, from which the paper's criterion (:mod:`jaxconv.criteria`: converged
+  runs padded with share 1, mean over runs, last 3 rounds summing to >= 2.849) is computed.
 """
 
 from typing import NamedTuple
@@ -46,7 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxconv.choosers import Choice, Chooser, Sample, agree, as_weights, mix, name_value
-from jaxconv.data.summary import FLIP_THRESHOLD
+from jaxconv.criteria import FLIP_THRESHOLD
 from jaxconv.games.base import Game, check_choice, check_int, is_traced
 from jaxconv.games.naming import committed_count
 from jaxconv.policies import BestResponse, MemoryView, Policy
