@@ -9,18 +9,29 @@ For each N: the sweep (16 values of p over [0, 0.5], a bracket chosen without kn
 value, p_c from a logistic-in-k binomial-mixture fit) and then the gradient method started at p = 0.2 and run until
 its standard error reaches the sweep's. Reported: both thresholds with standard errors and the simulated
 interactions each needed, and their ratio. Mean field: p_c = 0.0979.
+
+Second figure (``tipping_sensitivities``): Centola et al.'s best-response model (Science 360:1116, 2018), critical
+mass against memory M at N=24 by stochastic Newton steps and in mean field (``jaxconv.meanfield``); and, for an
+LLM-like softmax agent with memory H=5, the sensitivities dp_c/dtheta of its critical mass: at finite N by the
+implicit function theorem with score-function gradients (``threshold_sensitivities``), checked against central
+finite differences of the threshold itself (common random numbers), and in mean field by implicit
+differentiation of the fold.
 """
 
 import time
 
 import jax
+import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 from _common import arguments, save
 from matplotlib.ticker import NullFormatter
 
-from jaxconv.estimate.tipping import threshold_by_gradient, threshold_by_sweep
+from jaxconv import meanfield
+from jaxconv.estimate.tipping import threshold_by_gradient, threshold_by_sweep, threshold_sensitivities
+from jaxconv.games.memory import MemoryGame, best_response_game
 from jaxconv.games.naming import NamingGame
+from jaxconv.policies import SoftmaxSurrogate
 
 P_MEAN_FIELD = 0.0979
 A, B = 0, 1
@@ -169,6 +180,126 @@ def main():
     right.legend(fontsize=8)
     figure.tight_layout()
     save(args.out, "tipping_gradients", numbers, figure)
+    sensitivities(args)
+
+
+SURROGATE = {"win_stay": 1.0, "lose_shift": 2.0, "own_weight": 1.0, "partner_weight": 3.0, "recency": 0.6}
+CHECKED = {"partner_weight": 0.5, "recency": 0.1}  # finite-N sensitivities checked by finite differences (step)
+
+
+def surrogate_game(n_agents, **changes):
+    parameters = SURROGATE | changes
+    policy = SoftmaxSurrogate(jnp.array([0.05, -0.05]), **parameters)
+    return MemoryGame(n_agents, 2, 5, policy=policy, initial="prepared", prepared_name=A, committed_name=B, stop=None)
+
+
+def sensitivities(args):
+    """Best response against memory M; sensitivities of an LLM-like agent's critical mass."""
+    n, rounds = 24, 30
+    memories = [4, 8] if args.quick else [4, 8, 10, 12]
+    target = 0.01 if args.quick else 0.003
+    key = jax.random.key(args.seed + 1)
+    centola = []
+    for index, memory in enumerate(memories):
+        game = best_response_game(n, memory)
+        finite = threshold_by_gradient(jax.random.fold_in(key, index), game, 100 * n, target_se=target)
+        start = time.perf_counter()
+        mean_field = float(meanfield.memory_threshold(game)["p_c"])
+        centola.append(
+            {
+                "memory": memory,
+                "p_c": finite["p_c"],
+                "p_c_se": finite["p_c_se"],
+                "simulated_interactions": finite["simulated_interactions"],
+                "mean_field_p_c": mean_field,
+                "mean_field_seconds": time.perf_counter() - start,
+            }
+        )
+        print(f"best response M={memory:2d}: p_c(N=24, 100 rounds) = {finite['p_c']:.4f} +- {finite['p_c_se']:.4f},"
+              f" mean field {mean_field:.4f}", flush=True)  # fmt: skip
+
+    game, steps = surrogate_game(n), rounds * n
+    threshold_key = jax.random.fold_in(key, 100)
+    finite = threshold_by_gradient(threshold_key, game, steps, target_se=target)
+    batches, replicas = (8, 256) if args.quick else (32, 512)
+    by_ift = threshold_sensitivities(
+        jax.random.fold_in(key, 101), game, steps, finite["p_c"], n_batches=batches, replicas_per_batch=replicas
+    )
+    mean_field = meanfield.memory_threshold(game)
+    differences = {}
+    for name, step in CHECKED.items():
+        low, high = (
+            threshold_by_gradient(
+                threshold_key, surrogate_game(n, **{name: SURROGATE[name] + sign * step}), steps, target_se=target
+            )  # fmt: skip
+            for sign in (-1, 1)
+        )
+        differences[name] = {
+            "value": (high["p_c"] - low["p_c"]) / (2 * step),
+            "se": float(np.hypot(high["p_c_se"], low["p_c_se"]) / (2 * step)),
+        }
+    rows = []
+    for name in ("bias", *SURROGATE):
+        finite_value = by_ift["sensitivities"][f"policy.{name}"]
+        finite_se = by_ift["sensitivities_se"][f"policy.{name}"]
+        mean_value = np.asarray(mean_field["sensitivities"][name])
+        if name == "bias":  # a shift of name B's bias (name A's is the negative: only differences matter)
+            finite_value, finite_se, mean_value = finite_value[1], finite_se[1], mean_value[1]
+        rows.append(
+            {
+                "parameter": "bias[B]" if name == "bias" else name,
+                "finite_n": finite_value,
+                "finite_n_se": finite_se,
+                "finite_differences": differences.get(name, {}).get("value"),
+                "finite_differences_se": differences.get(name, {}).get("se"),
+                "mean_field": float(mean_value),
+            }
+        )
+        print(f"dp_c/d {rows[-1]['parameter']:15s} N=24: {finite_value:+.4f} +- {finite_se:.4f}"
+              f"  mean field: {float(mean_value):+.4f}"
+              + (f"  finite differences: {differences[name]['value']:+.4f} +- {differences[name]['se']:.4f}"
+                 if name in differences else ""), flush=True)  # fmt: skip
+    numbers = {
+        "sources": "Centola et al., Science 360:1116 (2018); jaxconv.estimate.tipping, jaxconv.meanfield",
+        "best_response": {"agents": n, "rounds": 100, "thresholds": centola},
+        "surrogate": {
+            "parameters": SURROGATE | {"bias": [0.05, -0.05]},
+            "agents": n,
+            "rounds": rounds,
+            "p_c": finite["p_c"],
+            "p_c_se": finite["p_c_se"],
+            "mean_field_p_c": float(mean_field["p_c"]),
+            "finite_difference_steps": CHECKED,
+            "sensitivities": rows,
+            "simulated_interactions": finite["simulated_interactions"] + by_ift["simulated_interactions"],
+        },
+    }
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5))
+    left.errorbar(memories, [c["p_c"] for c in centola], [2 * c["p_c_se"] for c in centola], fmt="o-", capsize=3,
+                  label="N = 24, 100 rounds: stochastic Newton (±2 SE)")  # fmt: skip
+    left.plot(memories, [c["mean_field_p_c"] for c in centola], "s--", label="mean field (fold of the window ODE)")
+    left.axhline(0.25, color="gray", lw=0.8, ls=":", label="Centola et al.: about 25% at M = 12")
+    left.set(xlabel="memory M (partners' plays remembered)", ylabel="critical mass $p_c$",
+             title="Best response: critical mass against memory")  # fmt: skip
+    left.legend(fontsize=8)
+    x = np.arange(len(rows))
+    width = 0.27
+    right.bar(x - width, [r["finite_n"] for r in rows], width, yerr=[2 * r["finite_n_se"] for r in rows], capsize=3,
+              label="N = 24: implicit function theorem, score function (±2 SE)")  # fmt: skip
+    checked = [i for i, r in enumerate(rows) if r["finite_differences"] is not None]
+    right.bar(x[checked], [rows[i]["finite_differences"] for i in checked], width,
+              yerr=[2 * rows[i]["finite_differences_se"] for i in checked], capsize=3,
+              label="N = 24: central finite differences of $p_c$ (±2 SE)")  # fmt: skip
+    right.bar(x + width, [r["mean_field"] for r in rows], width, label="mean field: implicit differentiation")
+    right.axhline(0, color="k", lw=0.5)
+    right.set_xticks(x, [r["parameter"] for r in rows], rotation=20)
+    right.set(
+        ylabel="$dp_c / d\\theta$", title=f"Sensitivities of an LLM-like agent's critical mass (H=5, {rounds} rounds)"
+    )
+    right.legend(fontsize=7)
+    figure.tight_layout()
+    save(args.out, "tipping_sensitivities", numbers, figure)
 
 
 def _without_covariances(run: dict) -> dict:

@@ -15,12 +15,12 @@ chooser                     a choice is                 derivatives of an expect
 ``Expected()``              the probabilities           pathwise through the expected (mean-field-like) dynamics
 ==========================  ==========================  ===========================================================
 
-A choice is a ``Choice(value, log_prob, probabilities)``. ``value`` is in one of two representations, declared by the chooser's
-``hard`` flag: an int32 index of the chosen option (the game's state then holds names as integers) or a ``(W,)``
-weight vector on the simplex (the state holds names as weight rows, one-hot when the choice is hard). A Bernoulli
-choice (``coin``) is a bool or a weight in [0, 1]. ``log_prob`` is the log-probability of the chosen option; only
-``ScoreFunction`` lets gradients flow through it, so that one formula (``jaxconv.relax.surrogate``) turns any
-chooser's run into its gradient estimate.
+A choice is a ``Choice(value, log_prob, probabilities)``. ``value`` is in one of two representations, declared by
+the chooser's ``hard`` flag: an int32 index of the chosen option (the game's state then holds names as integers)
+or a ``(W,)`` weight vector on the simplex (the state holds names as weight rows, one-hot when the choice is hard).
+A Bernoulli choice (``coin``) is a bool or a weight in [0, 1]. ``log_prob`` is the log-probability of the chosen
+option; only ``ScoreFunction`` lets gradients flow through it, so that one formula (``jaxconv.relax.surrogate``)
+turns any chooser's run into its gradient estimate.
 
 ``mix``, ``agree`` and ``as_weights`` let a rule be written once for both representations.
 """
@@ -128,7 +128,8 @@ class GumbelSoftmax(Chooser):
         return Choice(value, jax.lax.stop_gradient(jnp.log(chosen)), _coin_probabilities(probability))
 
     def _straighten(self, hard, soft):
-        return hard + soft - jax.lax.stop_gradient(soft) if self.straight_through else soft
+        # hard + (soft - soft) is exactly one-hot in the forward pass; (hard + soft) - soft is not in float32
+        return hard + (soft - jax.lax.stop_gradient(soft)) if self.straight_through else soft
 
 
 class Expected(Chooser):

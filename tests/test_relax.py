@@ -136,6 +136,16 @@ def test_straight_through_forward_pass_samples_the_same_dynamics(game):
     assert_means_agree(shares(GumbelSoftmax(0.5), jax.random.key(5)), shares(Sample(), jax.random.key(6)), "share")
 
 
+@pytest.mark.parametrize("temperature", [0.1, 1.0, 3.0])
+def test_straight_through_forward_values_are_exactly_hard(temperature):
+    """Forward values must be exactly 0/1 (a value off by 1e-8 becomes a phantom name whose log has gradient 1e8)."""
+    chooser = GumbelSoftmax(temperature)
+    u = jax.random.uniform(jax.random.key(10), (2000, 3), minval=1e-30)
+    names = jax.vmap(lambda u: chooser.choose(jnp.array([0.3, 0.6, 0.1]), u).value)(u)
+    coins = jax.vmap(lambda u: chooser.coin(jnp.float32(0.3), u[:1]).value)(u)
+    assert set(np.unique(names).tolist()) == {0.0, 1.0} and set(np.unique(coins).tolist()) == {0.0, 1.0}
+
+
 def test_straight_through_values_are_one_hot_with_soft_gradients():
     probabilities = jnp.array([0.2, 0.5, 0.3])
     u = jnp.array([0.3, 0.9, 0.6])
