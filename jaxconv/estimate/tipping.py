@@ -53,7 +53,7 @@ from scipy.optimize import brentq
 from scipy.special import expit
 
 from jaxconv import engine
-from jaxconv.data.summary import FLIP_THRESHOLD
+from jaxconv.criteria import FLIP_THRESHOLD
 
 DEFAULT_CHUNK = 64  # replicas per compiled call (rounded up to a multiple of the number of devices)
 P_MIN, P_MAX = 1e-4, 0.9999  # committed probabilities stay inside (0, 1), where the score is defined
