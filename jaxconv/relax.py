@@ -21,7 +21,14 @@ Observations, recorded every ``record_every`` steps, ``(n_records,)`` per replic
 - ``success_rate``: mean success of the interactions of the block;
 - ``log_prob``: log-probability of all choices up to the record (carries the score-function gradient).
 
-``expectation`` turns replicas into an estimate of E[f] whose gradient is the chooser's gradient estimate.
+Observables are functions of these, e.g. the share of the committed name after T rounds
+``o["committed_share"][-1]``, the success rate of round r ``o["success_rate"][r]`` (``record_every`` = a round),
+P(flip) ``o["committed_share"][-1] >= 0.95``, or, without committed agents, whether name 1 wins
+``o["committed_share"][-1] > 0.5``. Indicators have no pathwise gradient: the score function and the stochastic
+derivative estimate their derivatives, relaxations do not.
+
+``expectation`` turns replicas into an estimate of E[f] whose gradient is the chooser's gradient estimate;
+``stochastic_derivative`` estimates d E[f] / d theta with hard choices only.
 """
 
 from collections.abc import Callable
