@@ -170,7 +170,12 @@ class SoftmaxSurrogate(Policy):
     + lose_shift * [last interaction failed and partner last = w] + copy_partner * [partner last = w]
     + own_weight * sum_h recency^h [own_h = w] + partner_weight * sum_h recency^h [partner_h = w]``
 
-    (h = 0 is the most recent entry; recency = 0 counts only it, 1 counts the whole memory equally)."""
+    (h = 0 is the most recent entry; recency = 0 counts only it, 1 counts the whole memory equally).
+
+    Optional terms (None, the default, leaves a term out at no cost): ``first_bias`` (W,) replaces ``bias`` when the
+    memory is empty (a first move's bias, separate from the bias in play); ``unanimity`` is added to name w when
+    every remembered own and partner choice of a full memory is w; ``lapse`` mixes the softmax with the uniform
+    distribution: ``(1 - lapse) softmax + lapse / W`` (a tremble)."""
 
     bias: jax.Array
     win_stay: jax.Array
@@ -180,6 +185,9 @@ class SoftmaxSurrogate(Policy):
     partner_weight: jax.Array
     recency: jax.Array
     temperature: jax.Array
+    first_bias: jax.Array | None = None
+    unanimity: jax.Array | None = None
+    lapse: jax.Array | None = None
 
     def __init__(
         self,
@@ -192,6 +200,9 @@ class SoftmaxSurrogate(Policy):
         partner_weight: float = 0.0,
         recency: float = 1.0,
         temperature: float = 1.0,
+        first_bias=None,
+        unanimity: float | None = None,
+        lapse: float | None = None,
     ):
         self.bias = jnp.asarray(bias, jnp.float32)
         self.win_stay = jnp.asarray(win_stay, jnp.float32)
@@ -201,6 +212,9 @@ class SoftmaxSurrogate(Policy):
         self.partner_weight = jnp.asarray(partner_weight, jnp.float32)
         self.recency = jnp.asarray(recency, jnp.float32)
         self.temperature = jnp.asarray(temperature, jnp.float32)
+        self.first_bias = None if first_bias is None else jnp.asarray(first_bias, jnp.float32)
+        self.unanimity = None if unanimity is None else jnp.asarray(unanimity, jnp.float32)
+        self.lapse = None if lapse is None else jnp.asarray(lapse, jnp.float32)
 
     def logits(self, view):
         last_own, last_partner = view.own[0], view.partner[0]
@@ -215,7 +229,15 @@ class SoftmaxSurrogate(Policy):
             + self.own_weight * (decay @ view.own)
             + self.partner_weight * (decay @ view.partner)
         )
-        return jax.nn.log_softmax(score / self.temperature)
+        if self.first_bias is not None:
+            score = score + (1.0 - view.filled[0]) * (self.first_bias - self.bias)
+        if self.unanimity is not None:
+            score = score + self.unanimity * jnp.prod(view.own, axis=0) * jnp.prod(view.partner, axis=0)
+        log_probs = jax.nn.log_softmax(score / self.temperature)
+        if self.lapse is not None:
+            n_names = log_probs.shape[0]
+            log_probs = jnp.logaddexp(jnp.log1p(-self.lapse) + log_probs, jnp.log(self.lapse / n_names))
+        return log_probs
 
     def check(self, n_names, memory, payoffs=None):
         if self.bias.shape != (n_names,):
@@ -234,8 +256,21 @@ class SoftmaxSurrogate(Policy):
             decay = np.float64(value["recency"]) ** np.arange(memory)
         if not decay.max() < MAX_SCORE:
             raise ValueError(f"recency={value['recency']:g} overflows float32 over H={memory} entries")
+        extra = 0.0
+        if self.first_bias is not None:
+            if self.first_bias.shape != (n_names,):
+                raise ValueError(f"first_bias must have shape ({n_names},), got shape {self.first_bias.shape}")
+            extra = max(0.0, float(np.abs(_finite("first_bias", self.first_bias)).max()) - float(np.abs(bias).max()))
+        for label in ("unanimity", "lapse"):
+            if getattr(self, label) is not None and np.shape(getattr(self, label)) != ():
+                raise ValueError(f"{label} must be a number, got shape {np.shape(getattr(self, label))}")
+        if self.unanimity is not None:
+            extra += abs(float(_finite("unanimity", self.unanimity)))
+        if self.lapse is not None and not 0.0 <= float(_finite("lapse", self.lapse)) < 1.0:
+            raise ValueError(f"lapse must be in [0, 1), got {float(self.lapse)}")
         score = (
-            np.abs(bias).max()
+            extra
+            + np.abs(bias).max()
             + sum(abs(value[label]) for label in ("win_stay", "lose_shift", "copy_partner"))
             + (abs(value["own_weight"]) + abs(value["partner_weight"])) * decay.sum()
         )

@@ -61,45 +61,72 @@ class Family:
     parameters: Callable[[Policy], dict]
 
 
-def _softmax_init(n_names: int) -> dict:
-    zero = jnp.float32(0.0)
-    weights = ("win_stay", "lose_shift", "own_weight", "partner_weight", "recency_logit")
-    return {"bias": jnp.zeros(n_names)} | {name: zero for name in weights}
+EXTRAS = ("first", "unanimity", "lapse")  # optional SoftmaxSurrogate terms a family can add
+LAPSE_START = -6.0  # raw (logit) start of the lapse rate: 0.25%
 
 
-def _softmax_policy(raw: dict) -> SoftmaxSurrogate:
-    return SoftmaxSurrogate(
-        raw["bias"] - raw["bias"].mean(),
-        win_stay=raw["win_stay"],
-        lose_shift=raw["lose_shift"],
-        own_weight=raw["own_weight"],
-        partner_weight=raw["partner_weight"],
-        recency=jax.nn.sigmoid(raw["recency_logit"]),
-    )
+def _softmax_family(extras: tuple[str, ...] = ()) -> Family:
+    """The softmax family, with the optional terms ``extras`` (of ``EXTRAS``): ``first`` a separate empty-memory
+    bias (W,), centred; ``unanimity`` a bonus for the name of a unanimous full memory; ``lapse`` a tremble rate in
+    (0, 1) (logistic)."""
+    unknown = set(extras) - set(EXTRAS)
+    if unknown:
+        raise ValueError(f"unknown softmax terms {sorted(unknown)}; choose from {list(EXTRAS)}")
+
+    def init(n_names: int) -> dict:
+        zero = jnp.float32(0.0)
+        weights = ("win_stay", "lose_shift", "own_weight", "partner_weight", "recency_logit")
+        raw = {"bias": jnp.zeros(n_names)} | {name: zero for name in weights}
+        if "first" in extras:
+            raw["first_bias"] = jnp.zeros(n_names)
+        if "unanimity" in extras:
+            raw["unanimity"] = zero
+        if "lapse" in extras:
+            raw["lapse_logit"] = jnp.float32(LAPSE_START)
+        return raw
+
+    def policy(raw: dict) -> SoftmaxSurrogate:
+        return SoftmaxSurrogate(
+            raw["bias"] - raw["bias"].mean(),
+            win_stay=raw["win_stay"],
+            lose_shift=raw["lose_shift"],
+            own_weight=raw["own_weight"],
+            partner_weight=raw["partner_weight"],
+            recency=jax.nn.sigmoid(raw["recency_logit"]),
+            first_bias=raw["first_bias"] - raw["first_bias"].mean() if "first" in extras else None,
+            unanimity=raw.get("unanimity"),
+            lapse=jax.nn.sigmoid(raw["lapse_logit"]) if "lapse" in extras else None,
+        )
+
+    def parameters(policy: SoftmaxSurrogate) -> dict:
+        names = ("bias", "win_stay", "lose_shift", "own_weight", "partner_weight", "recency")
+        names += tuple(n for n in ("first_bias", "unanimity", "lapse") if getattr(policy, n) is not None)
+        return {name: getattr(policy, name) for name in names}
+
+    return Family("+".join(("softmax",) + tuple(extras)), init, policy, parameters)
 
 
-def _softmax_parameters(policy: SoftmaxSurrogate) -> dict:
-    names = ("bias", "win_stay", "lose_shift", "own_weight", "partner_weight", "recency")
-    return {name: getattr(policy, name) for name in names}
-
-
-SOFTMAX = Family("softmax", _softmax_init, _softmax_policy, _softmax_parameters)
+SOFTMAX = _softmax_family()
+RICHER = tuple(_softmax_family(extras) for extras in (("first",), ("unanimity",), ("first", "unanimity"), EXTRAS))
 BEST_RESPONSE = Family(
     "best-response",
     lambda n_names: {"log_sharpness": jnp.float32(0.0)},
     lambda raw: BestResponse(0.0, jnp.exp(raw["log_sharpness"])),
     lambda policy: {"sharpness": policy.sharpness},
 )
-FAMILIES = {family.name: family for family in (SOFTMAX, BEST_RESPONSE)}
+FAMILIES = {family.name: family for family in (SOFTMAX, *RICHER, BEST_RESPONSE)}
+PER_NAME = ("bias", "first_bias")  # parameters reported per name
 
 
 def policy_from_parameters(name: str, parameters: dict, fixed: dict, names: list[str]) -> Policy:
     """The policy of a fitted group as ``jaxconv fit --json`` reports it (``policy``, ``parameters`` with an
     ``estimate`` per parameter, per name for the bias, and the ``fixed`` ones); ValueError naming what is missing."""
-    if name == SOFTMAX.name:
+    if name.split("+")[0] == SOFTMAX.name:
         try:
             bias = [parameters["bias"][n]["estimate"] for n in names]
-            weights = {k: v["estimate"] for k, v in parameters.items() if k != "bias"}
+            weights = {k: v["estimate"] for k, v in parameters.items() if k not in PER_NAME}
+            if "first_bias" in parameters:
+                weights["first_bias"] = [parameters["first_bias"][n]["estimate"] for n in names]
             return SoftmaxSurrogate(bias, **weights, **fixed)
         except (KeyError, TypeError) as error:
             raise ValueError(f"fitted softmax parameters lack {error}") from None
@@ -324,7 +351,7 @@ def fit_choices(
     boot = resampled.parameters() if bootstrap else {k: v[:0] for k, v in fitted.parameters().items()}
     laplace = laplace_sd(main, data, start, prior_sd)
     parameters = {
-        name: _describe(estimates[name], laplace[name], boot[name], prior_sd, data.names if name == "bias" else None)
+        name: _describe(estimates[name], laplace[name], boot[name], prior_sd, data.names if name in PER_NAME else None)
         for name in estimates
     }
     report = {
@@ -336,7 +363,7 @@ def fit_choices(
         "n_choices": data.n_choices,
         "n_memory_states": int(len(data.states.fill)),
         "parameters": parameters,
-        "fixed": {"temperature": 1.0, "copy_partner": 0.0} if policy == "softmax" else {"payoff_weight": 0.0},
+        "fixed": {"temperature": 1.0, "copy_partner": 0.0} if policy.startswith("softmax") else {"payoff_weight": 0.0},
         "prior_sd": prior_sd,
         "log_likelihood_per_choice": scores,
         "folds": n_folds,

@@ -1,0 +1,213 @@
+"""Collective fit: policies that match both the individual choices and the collective outcomes of the LLM runs.
+
+The choice-only fit (:mod:`jaxconv.estimate.fit`) maximises the likelihood of each choice given its memory. A
+misspecified policy can do that well and still get the collective outcome wrong: a few rare states (a consensus
+memory, an empty memory) carry little weight in the likelihood but decide how long the population takes to agree
+and on which name. The collective fit adds the outcomes as targets:
+
+    objective(theta) = - mean log-likelihood of the choices + weight * sum_j (m_j(theta) - o_j)^2 / (2 s_j^2) / n_runs
+
+per choice, where o_j are observed outcomes of the baseline files (mean stop time in population rounds, share of
+runs won by the second name when W = 2) with their standard errors s_j (run-to-run sd / sqrt(runs)), and m_j the
+same outcomes of the policy's own runs: hard simulations of the protocol (``jaxconv.relax.run`` with the
+``ScoreFunction`` chooser over a fixed horizon, recorded every interaction, so that the stop time, the first time
+the last 3N interactions all succeeded, is read exactly; runs not stopped by the horizon count at the horizon) and
+the winner (the second name held by most agents at the stop). Their gradients are score-function (REINFORCE)
+estimates with a leave-one-out baseline (``jaxconv.relax.surrogate``); the squared error's gradient uses two
+independent batches of replicas, (m_a - o) * grad m_b, so that it is unbiased. Optimised by Adam (optax) from the
+choice-only estimate. ``weight`` = 1 gives an outcome target the weight of one run's worth of choices per standard
+error squared; larger weights trade choice likelihood for collective fit (both are reported).
+"""
+
+from dataclasses import dataclass
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxconv.choosers import ScoreFunction
+from jaxconv.data.logs import LogFile
+from jaxconv.data.summary import run_winner, stop_time_rounds
+from jaxconv.estimate.fit import PRIOR_SD, Family
+from jaxconv.estimate.likelihood import ChoiceData, choice_counts, mean_log_likelihood, state_log_probs
+from jaxconv.games.memory import MemoryGame
+from jaxconv.relax import run as relaxed_run
+from jaxconv.relax import surrogate
+
+STEPS = 60  # Adam steps of a collective fit
+LEARNING_RATE = 0.05
+REPLICAS = 128  # simulated replicas per batch per target (two batches per step)
+WEIGHT = 1.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """Observed collective outcomes of the baseline runs of one N: ``stop_mean`` (rounds) and its standard error,
+    the horizon of the simulations (rounds), and for W = 2 the share of runs won by name index 1 with its se."""
+
+    n_agents: int
+    stop_mean: float
+    stop_se: float
+    horizon_rounds: int
+    n_runs: int
+    win_share: float | None = None
+    win_se: float | None = None
+
+
+def targets_of(logs: list[LogFile], names: tuple[str, ...]) -> list[Target]:
+    """Targets of the baseline (``game``) files of ``logs`` with the names ``names``, one per N (files with the same
+    N pooled); a group of fewer than 2 runs gives none."""
+    by_n: dict[int, list] = {}
+    for log in logs:
+        if log.meta.kind == "game" and log.runs and log.n_agents and set(log.names) == set(names):
+            by_n.setdefault(log.n_agents, []).extend((log, run) for run in log.runs)
+    out = []
+    for n, runs in sorted(by_n.items()):
+        if len(runs) < 2:
+            continue
+        stops = np.array([stop_time_rounds(run, n) for _, run in runs])
+        se = max(stops.std(ddof=1) / np.sqrt(len(stops)), 0.05 * stops.mean())
+        horizon = int(np.clip(np.ceil(max(2.5 * stops.mean(), stops.max() + 5)), 10, 80))
+        win = win_se = None
+        if len(names) == 2:
+            wins = np.array([run_winner(run, n, list(log.names)) == names[1] for log, run in runs], float)
+            win = float(wins.mean())
+            # se of a binomial share, floored at that of 1 run in 2 x runs (a share of 0 or 1 is not exact)
+            win_se = float(np.sqrt(max(win * (1 - win), 0.25 / len(wins)) / len(wins)))
+        out.append(Target(n, float(stops.mean()), float(se), horizon, len(runs), win, win_se))
+    return out
+
+
+def simulated_outcomes(key, policy, target: Target, n_names: int, memory: int, payoffs, replicas: int):
+    """``(stop_rounds, wins_name_1, log_prob)`` ``(replicas,)`` of hard runs of ``policy`` (``ScoreFunction``
+    choices, whose log-probability carries the score-function gradient)."""
+    failure, success = payoffs
+    n = target.n_agents
+    game = MemoryGame(n, n_names, memory, policy=policy, payoffs=(success, failure), committed_name=1)
+    steps = target.horizon_rounds * n
+
+    def one(k):
+        obs = relaxed_run(k, game, ScoreFunction(), steps, 1)
+        success = obs["success_rate"] > 0.5
+        t = jnp.arange(steps)
+        last_failure = jax.lax.cummax(jnp.where(success, -1, t))
+        streak = t - last_failure
+        done = streak >= 3 * n
+        stopped = jnp.any(done)
+        index = jnp.where(stopped, jnp.argmax(done), steps - 1)
+        stop = (index + 1) / n
+        win = (obs["committed_share"][index] > 0.5).astype(jnp.float32)
+        return stop, win, obs["log_prob"][-1]
+
+    return jax.vmap(one)(jax.random.split(key, replicas))
+
+
+def _outcome_loss(key, policy, targets, n_names, memory, payoffs, replicas):
+    """Unbiased-gradient estimate of sum_j (m_j - o_j)^2 / (2 s_j^2) (two batches) and the estimated m_j."""
+    total = jnp.float32(0.0)
+    estimates = []
+    for target in targets:
+        key, ka, kb = jax.random.split(key, 3)
+        stop_a, win_a, lp_a = simulated_outcomes(ka, policy, target, n_names, memory, payoffs, replicas)
+        stop_b, win_b, lp_b = simulated_outcomes(kb, policy, target, n_names, memory, payoffs, replicas)
+        pairs = [(stop_a, stop_b, target.stop_mean, target.stop_se)]
+        if target.win_share is not None:
+            pairs.append((win_a, win_b, target.win_share, target.win_se))
+        for (a, b, observed, se), lp in zip(pairs, [(lp_a, lp_b)] * len(pairs), strict=True):
+            m_a = jnp.mean(surrogate(a, lp[0]))
+            m_b = jnp.mean(surrogate(b, lp[1]))
+            error_a, error_b = m_a - observed, m_b - observed
+            # value: the product of the two errors (unbiased for (m - o)^2); gradient: both halves, each unbiased
+            value = jax.lax.stop_gradient(error_a * error_b)
+            gradient_part = jax.lax.stop_gradient(error_a) * m_b + jax.lax.stop_gradient(error_b) * m_a
+            total = total + (value + gradient_part - jax.lax.stop_gradient(gradient_part)) / (2 * se**2)
+            estimates.append(jax.lax.stop_gradient((m_a + m_b) / 2))
+    return total, jnp.stack(estimates)
+
+
+@dataclass
+class CollectiveFit:
+    """Result of :func:`fit_collective`: the ``raw`` estimate, its ``policy``, the choice log-likelihood per
+    choice before and after, and the trace of the objective and of the simulated outcomes."""
+
+    raw: dict
+    policy: object
+    log_likelihood_choice_only: float
+    log_likelihood: float
+    trace: list
+    targets: list
+
+
+def fit_collective(
+    family: Family,
+    data: ChoiceData,
+    start: dict,
+    targets: list[Target],
+    key,
+    *,
+    steps: int = STEPS,
+    learning_rate: float = LEARNING_RATE,
+    replicas: int = REPLICAS,
+    weight: float = WEIGHT,
+    prior_sd: float = PRIOR_SD,
+    progress=None,
+) -> CollectiveFit:
+    """Collective fit of ``family`` (module docstring) from ``start`` (the choice-only raw estimate). ``progress``:
+    a callable taking the step's dict, called after each step (e.g. to advance a progress bar)."""
+    counts = choice_counts(data)
+    n_choices = float(np.sum(np.asarray(counts)))
+    n_runs = max(data.n_runs, 1)
+    n_names, memory, payoffs = data.n_names, data.memory, data.payoffs
+
+    def log_likelihood(raw):
+        return mean_log_likelihood(state_log_probs(family.policy(raw), data.states, n_names), counts)
+
+    def objective(raw, key):
+        prior = sum(jnp.sum(x**2) for x in jax.tree.leaves(raw)) / (2 * prior_sd**2 * n_choices)
+        outcome, estimates = _outcome_loss(key, family.policy(raw), targets, n_names, memory, payoffs, replicas)
+        ll = log_likelihood(raw)
+        return -ll + prior + weight * outcome / n_runs, (ll, outcome, estimates)
+
+    optimizer = optax.adam(learning_rate)
+
+    @eqx.filter_jit
+    def step(raw, opt_state, key):
+        (value, aux), grad = jax.value_and_grad(objective, has_aux=True)(raw, key)
+        updates, opt_state = optimizer.update(grad, opt_state, raw)
+        return optax.apply_updates(raw, updates), opt_state, value, aux
+
+    raw = jax.tree.map(jnp.asarray, start)
+    opt_state = optimizer.init(raw)
+    trace = []
+    best = None
+    for i in range(steps):
+        key, sub = jax.random.split(key)
+        new_raw, opt_state, value, (ll, outcome, estimates) = step(raw, opt_state, sub)
+        record = {
+            "step": i,
+            "objective": float(value),
+            "log_likelihood": float(ll),
+            "outcome_loss": float(outcome),
+            "simulated": [round(float(x), 4) for x in estimates],
+        }
+        trace.append(record)
+        if progress is not None:
+            progress(record)
+        # keep the iterate of the lowest objective over the last third (the estimates are noisy)
+        if i >= steps - max(steps // 3, 1) and (best is None or record["objective"] < best[0]):
+            best = (record["objective"], raw)
+        raw = new_raw
+    chosen = best[1] if best is not None else raw
+    return CollectiveFit(
+        raw=chosen,
+        policy=family.policy(chosen),
+        log_likelihood_choice_only=float(log_likelihood(jax.tree.map(jnp.asarray, start))),
+        log_likelihood=float(log_likelihood(chosen)),
+        trace=trace,
+        targets=[t.__dict__ for t in targets],
+    )
+
+
+__all__ = ["CollectiveFit", "Target", "fit_collective", "simulated_outcomes", "targets_of"]
