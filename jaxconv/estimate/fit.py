@@ -247,6 +247,37 @@ def laplace_sd(family: Family, data: ChoiceData, raw: dict, prior_sd: float = PR
     return {name: np.asarray(value) for name, value in unravel_reported(jnp.asarray(sd)).items()}
 
 
+def laplace_draws(
+    family: Family,
+    data: ChoiceData,
+    raw: dict,
+    n_draws: int,
+    seed: int = 0,
+    prior_sd: float = PRIOR_SD,
+    center: dict | None = None,
+) -> list[dict]:
+    """``n_draws`` raw parameter vectors from the Laplace approximation of the posterior at ``raw`` (Gaussian, the
+    inverse curvature of the log posterior of all choices as covariance), for predictions that integrate over
+    parameter uncertainty; centred at ``center`` (default ``raw``: a collective estimate, which is not a maximum
+    of the choice likelihood, borrows the curvature of the choice-only one). The first draw is the centre."""
+    flat, unravel = ravel_pytree(raw)
+    counts = choice_counts(data)
+
+    def log_posterior(x):
+        log_probs = state_log_probs(family.policy(unravel(x)), data.states, data.n_names)
+        return mean_log_likelihood(log_probs, counts) * jnp.sum(counts) - jnp.sum(x**2) / (2 * prior_sd**2)
+
+    hessian = np.asarray(jax.hessian(log_posterior)(flat), np.float64)
+    curvature, vectors = np.linalg.eigh(-(hessian + hessian.T) / 2)
+    root = vectors @ np.diag(1 / np.sqrt(np.maximum(curvature, prior_sd**-2)))
+    rng = np.random.default_rng(seed)
+    middle = flat if center is None else ravel_pytree(center)[0]
+    draws = [unravel(middle)]
+    for _ in range(n_draws - 1):
+        draws.append(unravel(jnp.asarray(np.asarray(middle) + root @ rng.standard_normal(len(flat)), jnp.float32)))
+    return draws
+
+
 # ----- resampling -----------------------------------------------------------------------------------------------
 def fold_of_runs(data: ChoiceData, folds: int, rng: np.random.Generator) -> np.ndarray:
     """``(n_runs,)`` fold of each run: each file's runs shuffled and dealt to the folds in turn (continuing where
@@ -299,6 +330,9 @@ class GroupFit:
 
     policy: Policy
     report: dict
+    family: Family | None = None
+    raw: dict | None = None
+    bootstrap_raw: list | None = None  # raw estimates of the bootstrap resamples
 
 
 def fit_choices(
@@ -314,7 +348,9 @@ def fit_choices(
 ) -> GroupFit:
     """Fit ``policy`` (a family name) to ``data`` with bootstrap uncertainty; train and held-out log-likelihood per
     choice of every family, the uniform policy and lookup tables of each depth (module docstring)."""
-    main = check_settings(policy, bootstrap, folds)
+    main = check_settings(SOFTMAX.name if policy == "auto" else policy, bootstrap, folds)
+    auto = policy == "auto"
+    main = None if auto else main
     rng = np.random.default_rng(seed)
     fold = fold_of_runs(data, folds, rng)
     n_folds = int(fold.max()) + 1
@@ -325,7 +361,7 @@ def fit_choices(
         total = sum(_summed_log_likelihood(p, data, fold == k) for k, p in enumerate(policies))
         return total / data.n_choices
 
-    scores = {}
+    scores, estimates_of = {}, {}
     for name, fam in FAMILIES.items():
         full = fit_runs(fam, data, np.ones(data.n_runs), prior_sd=prior_sd)
         estimate = jax.tree.map(lambda x: x[0], full.raw)
@@ -335,8 +371,12 @@ def fit_choices(
             "held_out": held_out([in_folds.policy(k) for k in range(n_folds)]),
             "converged": bool(np.all(np.append(full.gradient_norm, in_folds.gradient_norm) < CONVERGED)),
         }
-        if fam is main:
-            fitted, start = full, estimate
+        estimates_of[name] = (full, estimate)
+    if main is None:  # auto: the softmax family of the best held-out log-likelihood
+        candidates = [n for n in FAMILIES if n.startswith(SOFTMAX.name)]
+        policy = max(candidates, key=lambda n: scores[n]["held_out"])
+        main = FAMILIES[policy]
+    fitted, start = estimates_of[main.name]
     uniform = float(-np.log(data.n_names))
     scores["uniform"] = {"train": uniform, "held_out": uniform}
     for depth in lookup_depths:
@@ -356,6 +396,7 @@ def fit_choices(
     }
     report = {
         "policy": policy,
+        "selected_by": "held-out log-likelihood among the softmax families" if auto else "given",
         "names": list(data.names),
         "memory": data.memory,
         "files": list(data.files),
@@ -372,7 +413,8 @@ def fit_choices(
             "converged": int(np.sum(resampled.gradient_norm < CONVERGED)) if bootstrap else 0,
         },
     }
-    return GroupFit(fitted.policy(0), report)
+    draws = [jax.tree.map(lambda x, b=b: x[b], resampled.raw) for b in range(bootstrap)] if bootstrap else []
+    return GroupFit(fitted.policy(0), report, main, start, draws)
 
 
 def _summed_log_likelihood(policy: Policy, data: ChoiceData, runs=None) -> float:
@@ -407,6 +449,7 @@ __all__ = [
     "fit_choices",
     "fit_runs",
     "fold_of_runs",
+    "laplace_draws",
     "lookup_table",
     "policy_from_parameters",
 ]
