@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["python_reference", "numba_loop", "memory_game_python"]
+__all__ = ["python_reference", "numba_loop", "numba_to_consensus", "memory_game_python"]
 
 _TESTS = str(Path(__file__).resolve().parent.parent / "tests")
 
@@ -147,6 +147,67 @@ def numba_loop(n_agents: int, n_replicas: int, n_interactions: int, seed: int = 
         _numba_kernel = _build_numba_kernel()
     successes, mean_words = _numba_kernel(n_agents, n_replicas, n_interactions, seed)
     return successes, float(mean_words)
+
+
+_numba_consensus_kernel = None
+
+
+def _build_numba_consensus_kernel():
+    import numba
+
+    @numba.njit(cache=False)
+    def kernel(n_agents, max_interactions, seed):
+        np.random.seed(seed)
+        capacity = n_agents + 2  # as numba_loop: room for every word (pages are touched only where used)
+        inventory = np.empty((n_agents, capacity), dtype=np.int64)
+        size = np.zeros(n_agents, dtype=np.int64)
+        n_single = 0
+        for t in range(1, max_interactions + 1):
+            speaker = np.random.randint(0, n_agents)
+            hearer = np.random.randint(0, n_agents - 1)
+            if hearer >= speaker:
+                hearer += 1
+            if size[speaker] == 0:
+                word = 2 + speaker
+                inventory[speaker, 0] = word
+                size[speaker] = 1
+                n_single += 1
+            else:
+                word = inventory[speaker, np.random.randint(0, size[speaker])]
+            known = False
+            for j in range(size[hearer]):
+                if inventory[hearer, j] == word:
+                    known = True
+                    break
+            if known:
+                n_single += (size[speaker] != 1) + (size[hearer] != 1)
+                inventory[speaker, 0] = word
+                size[speaker] = 1
+                inventory[hearer, 0] = word
+                size[hearer] = 1
+                if n_single == n_agents:
+                    for i in range(n_agents):
+                        if inventory[i, 0] != word:
+                            break
+                    else:
+                        return t
+            else:
+                n_single += (size[hearer] == 0) - (size[hearer] == 1)
+                inventory[hearer, size[hearer]] = word
+                size[hearer] += 1
+        return -1
+
+    return kernel
+
+
+def numba_to_consensus(n_agents: int, max_interactions: int, seed: int = 0) -> int:
+    """One replica of the minimal naming game run to consensus by the numba loop's algorithm (per-agent word
+    lists with room for every word, linear search): the interaction at which consensus is reached, -1 if not
+    within ``max_interactions``. The first call compiles (call once at a tiny size before timing)."""
+    global _numba_consensus_kernel
+    if _numba_consensus_kernel is None:
+        _numba_consensus_kernel = _build_numba_consensus_kernel()
+    return int(_numba_consensus_kernel(n_agents, max_interactions, seed))
 
 
 # --------------------------------------------------------------------------- memory game, dict per agent

@@ -101,6 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
     naming.add_argument("--committed-mode", default="added", help="added | converted")
     naming.add_argument("--initial", default="empty", help="empty | prepared (uncommitted agents hold name 0)")
     naming.add_argument("--schedule", default="pairs", help="pairs | matching")
+    naming.add_argument(
+        "--until-consensus", action="store_true", help="stop each replica at consensus (--steps is then the maximum)"
+    )
+    naming.add_argument(
+        "--inventory", default="auto", help="auto | bitsets | slots (K word ids per agent, for large N)"
+    )
+    naming.add_argument("--capacity", type=int, default=None, help="initial word slots per agent (default from N)")
+    _add_device_arguments(naming)
     naming.add_argument("--json", action="store_true", help="print one JSON object")
     cli_memory.add_parsers(games)
 
@@ -248,14 +256,29 @@ def _fetch_text(result: dict) -> str:
     return "\n".join([*lines, f"in {result['directory']}"])
 
 
-def _simulate_naming_game(args) -> dict:
-    from jaxconv.devices import use_cpu_cores
+def _add_device_arguments(parser) -> None:
+    """--devices and the multi-process settings (jaxconv.devices.configure)."""
+    parser.add_argument("--devices", type=int, default=None, help="CPU devices (default: XLA_FLAGS, else one per core)")
+    parser.add_argument("--coordinator", default=None, help="HOST:PORT of process 0 (several processes)")
+    parser.add_argument("--num-processes", type=int, default=None, help="number of processes")
+    parser.add_argument("--process-id", type=int, default=None, help="this process, 0 .. num-processes - 1")
+    parser.add_argument("--cluster", action="store_true", help="detect the processes (SLURM, MPI, ...) as JAX does")
 
-    use_cpu_cores()
+
+def _simulate_naming_game(args) -> dict:
+    from jaxconv.devices import configure
+
+    used = configure(
+        args.devices,
+        coordinator=args.coordinator,
+        n_processes=args.num_processes,
+        process_id=args.process_id,
+        cluster=args.cluster,
+    )
     import jax
     import numpy as np
 
-    from jaxconv.engine import check_steps, timed_ensemble
+    from jaxconv.engine import check_steps, devices_for, timed_ensemble
     from jaxconv.games.naming import NamingGame
 
     game = NamingGame(
@@ -267,6 +290,8 @@ def _simulate_naming_game(args) -> dict:
         committed_mode=args.committed_mode,
         initial=args.initial,
         schedule=args.schedule,
+        inventory=args.inventory,
+        capacity=args.capacity,
     )
     check_steps(args.steps, 1)
     if args.replicas < 1:
@@ -280,12 +305,25 @@ def _simulate_naming_game(args) -> dict:
             f"overflows the int32 step counters (max {2**31 - 1} steps)"
         )
     result, compile_seconds, run_seconds = timed_ensemble(
-        jax.random.key(args.seed), game, args.replicas, n_rounds * steps_per_round, steps_per_round
+        jax.random.key(args.seed),
+        game,
+        args.replicas,
+        n_rounds * steps_per_round,
+        steps_per_round,
+        until_done=args.until_consensus,
     )
     summary, observations = result
-    successes = np.diff(observations["successes"], axis=1, prepend=0) / interactions_per_round
     reached = summary["consensus_time"] >= 0
-    interactions = args.replicas * n_rounds * interactions_per_round
+    interactions = int(np.sum(summary["interactions"], dtype=np.int64))
+    n_devices = devices_for(args.replicas)
+    per_device = -(-args.replicas // n_devices)
+    path = (
+        f"{args.replicas} replica(s) on {n_devices} of {used['devices']} device(s) in {used['processes']} "
+        f"process(es), {per_device} per device, "
+        + ("unbatched (as simulate)" if per_device == 1 else "vmapped")
+        + (", stopped at consensus" if args.until_consensus else "")
+    )
+    capacities = summary.get("capacity", np.array([game.capacity]))
     out = {
         "game": "naming-game",
         "agents": args.agents,
@@ -293,15 +331,28 @@ def _simulate_naming_game(args) -> dict:
         "replicas": args.replicas,
         "interactions": n_rounds * interactions_per_round,
         "interactions_per_round": interactions_per_round,
-        "devices": jax.local_device_count(),
+        "devices": used["devices"],
+        "devices_used": n_devices,
+        "processes": used["processes"],
+        "path": path,
         "interactions_per_second": interactions / run_seconds,
         "compile_seconds": compile_seconds,
         "run_seconds": run_seconds,
+        "inventory": game.inventory,
+        "capacity": int(np.max(capacities)),
+        "initial_capacity": game.capacity,
+        "capacity_regrowths": int(round(np.log2(np.max(capacities) / game.capacity))),
+        "replicas_regrown": int(np.sum(capacities > game.capacity)),
+        "state_bytes_per_replica": game.state_bytes(),
         "consensus_fraction": float(reached.mean()),
         "consensus_time_mean": float(summary["consensus_time"][reached].mean()) if reached.any() else None,
         "max_total_words_mean": float(summary["peak_total_words"].mean()),
-        "success_rate_by_round": [round(float(x), 6) for x in successes.mean(axis=0)],
     }
+    if args.replicas == 1:
+        out["consensus_time"] = int(summary["consensus_time"][0])
+    if observations is not None:
+        successes = np.diff(observations["successes"], axis=1, prepend=0) / interactions_per_round
+        out["success_rate_by_round"] = [round(float(x), 6) for x in successes.mean(axis=0)]
     if args.committed > 0:
         out["committed_flip_fraction"] = float(summary["committed_flip"].mean())
     return out

@@ -6,9 +6,15 @@ words), ``record(state) -> (state, observation)``, ``is_done(state)`` and ``summ
 per block, and each replica has its own key, so a replica's trajectory depends only on its key: not on the number
 of replicas, the chunk size or the number of devices.
 
-Replicas are sharded over the local devices. On a CPU, run with
-``XLA_FLAGS=--xla_force_host_platform_device_count=<cores>`` (``jaxconv.devices.use_cpu_cores()`` does it) to
-use every core.
+Replicas are sharded over the devices: on a CPU, run with ``XLA_FLAGS=--xla_force_host_platform_device_count=<cores>``
+(``jaxconv.devices.use_cpu_cores()`` does it) to use every core; a lone replica runs on one device without a batch
+axis (as ``simulate``). Under JAX's multi-process runtime (``jax.distributed``, set up by
+``jaxconv.devices.configure(coordinator=..., n_processes=..., process_id=...)``) every process runs the same call:
+the replicas are sharded over the devices of all processes and every process gets all the results.
+
+A game whose inventories can overflow (``NamingGame`` with word slots) says so per replica in its summary
+(``game.overflowed(summary)``); those replicas are rerun, with their own keys, on ``game.grown()`` until none
+overflows, so results are those of a capacity large enough for every replica.
 """
 
 import hashlib
@@ -240,13 +246,14 @@ def _run(
     if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
         raise ValueError(f"chunk_size must be an integer >= 1 or None, got {chunk_size!r}")
     check_parameters(game)
-    n_devices = jax.local_device_count()
+    n_devices = devices_for(n_replicas)
     memory = estimate_memory(game, swept, n_replicas, n_steps, record_every, until_done)
     fitting = max(n_devices, memory["fitting_chunk"] // n_devices * n_devices)
     chunk = _round_up(min(chunk_size or fitting, n_replicas), n_devices)
     _check_fits(memory, chunk, game, n_replicas)
-    keys = jax.random.split(key, n_replicas)
-    runner = partial(compiled_runner, game, swept, n_steps, record_every, until_done)
+    keys = np.asarray(jax.random.key_data(jax.random.split(key, n_replicas)))
+    arrays = _replicated(game, n_devices)
+    runner = partial(compiled_runner, game, swept, n_steps, record_every, until_done, chunk, n_devices)
     store = _ChunkStore(
         checkpoint_dir, key, game, swept, n_steps, record_every, until_done, chunk, n_replicas, memory["fields"]
     )
@@ -256,24 +263,54 @@ def _run(
         saved = store.load(index, min(chunk, n_replicas - start), recompute)
         if saved is None:
             chunk_keys = keys[start : start + chunk]
-            out = jax.device_get(runner(chunk)(_sharded_padded(chunk_keys, chunk), eqx.filter(game, eqx.is_array)))
+            out = _fetch(runner()(_sharded_padded(chunk_keys, chunk, n_devices), arrays))
             n_real = len(chunk_keys)
-            saved = jax.tree.map(lambda x, n=n_real: x[:n], out)
+            saved = jax.tree.map(lambda x, n=n_real: np.asarray(x)[:n], out)
+            saved = _regrown(game, swept, n_steps, record_every, until_done, chunk_keys, saved)
             store.save(index, saved)
         chunks.append(saved)
     summary, observations = jax.tree.map(lambda *xs: np.concatenate(xs), *chunks)
     return Result(summary, observations)
 
 
-def compiled_runner(game, swept, n_steps, record_every, until_done, chunk):
+def compiled_runner(game, swept, n_steps, record_every, until_done, chunk, n_devices=None):
     """The jitted function ``(keys (chunk,), array leaves of game) -> (summary, observations)``, sharded over the
-    local devices. Cached on the game's static structure, so new parameter values do not recompile."""
+    first ``n_devices`` devices (default all, of all processes). Cached on the game's static structure, so new
+    parameter values do not recompile. Keys may be typed keys or their raw ``uint32`` data."""
     static = eqx.filter(game, eqx.is_array, inverse=True)
-    return _build_runner(static, swept, n_steps, record_every, until_done, chunk, jax.local_device_count())
+    n_devices = jax.device_count() if n_devices is None else n_devices
+    return _build_runner(static, swept, n_steps, record_every, until_done, chunk, n_devices)
+
+
+def devices_for(n_replicas: int) -> int:
+    """Devices a run of ``n_replicas`` uses: all of them (of all processes), except that in one process a lone
+    replica runs on one device, neither padded nor duplicated (and then without a batch axis)."""
+    if jax.process_count() > 1 or n_replicas > 1:
+        return jax.device_count()
+    return 1
+
+
+def _mesh(n_devices: int) -> Mesh:
+    return Mesh(np.array(jax.devices()[:n_devices]), ("replicas",))
+
+
+def _global(array, mesh: Mesh, spec) -> jax.Array:
+    """A host array (the same on every process) as a global array on ``mesh``."""
+    array = np.asarray(array)
+    return jax.make_array_from_callback(array.shape, NamedSharding(mesh, spec), lambda index: array[index])
+
+
+def _fetch(tree):
+    """Results to the host: from every process's devices when several processes run."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        return jax.tree.map(np.asarray, multihost_utils.process_allgather(tree, tiled=True))
+    return jax.device_get(tree)
 
 
 @lru_cache(maxsize=64)
-def _build_runner(static, swept, n_steps, record_every, until_done, chunk, n_devices):
+def _build_runner(static, swept, n_steps, record_every, until_done, chunk, n_devices):  # noqa: C901
     def one_replica(key, game):
         if until_done:
             state = simulate_until_done(key, game, n_steps, record_every)
@@ -282,6 +319,8 @@ def _build_runner(static, swept, n_steps, record_every, until_done, chunk, n_dev
         return game.summarize(state), observations
 
     def replicas(keys, arrays):
+        if keys.dtype == jnp.uint32:  # raw key data (how keys travel between processes)
+            keys = jax.random.wrap_key_data(keys)
         game = eqx.combine(arrays, static)
         if swept:
             axes = eqx.tree_at(
@@ -293,9 +332,11 @@ def _build_runner(static, swept, n_steps, record_every, until_done, chunk, n_dev
             per_key = lambda k: jax.vmap(one_replica, in_axes=(None, axes))(k, game)  # noqa: E731
         else:
             per_key = lambda k: one_replica(k, game)  # noqa: E731
+        if keys.shape[0] == 1:  # one replica on this device: no batch axis (loops and searches stop early)
+            return jax.tree.map(lambda x: x[None], per_key(keys[0]))
         return jax.vmap(per_key)(keys)
 
-    mesh = Mesh(np.array(jax.local_devices()[:n_devices]), ("replicas",))
+    mesh = _mesh(n_devices)
     sharded = jax.shard_map(
         replicas, mesh=mesh, in_specs=(P("replicas"), P()), out_specs=P("replicas"), check_vma=False
     )
@@ -318,12 +359,71 @@ def _compiler_options() -> dict | None:
     return options
 
 
-def _sharded_padded(keys, size: int):
-    """``keys`` padded to ``size`` (by repeating the last; the extra results are dropped) and sharded over the
-    local devices."""
-    padded = jnp.concatenate([keys, jnp.repeat(keys[-1:], size - len(keys), axis=0)])
-    mesh = Mesh(np.array(jax.local_devices()), ("replicas",))
-    return jax.device_put(padded, NamedSharding(mesh, P("replicas")))
+def _sharded_padded(keys, size: int, n_devices: int | None = None):
+    """The raw data of ``keys`` (typed keys or ``(n, 2) uint32``) padded to ``size`` (by repeating the last; the
+    extra results are dropped) and sharded over the first ``n_devices`` devices (default all)."""
+    data = np.asarray(jax.random.key_data(keys) if jnp.issubdtype(keys.dtype, jax.dtypes.prng_key) else keys)
+    padded = np.concatenate([data, np.repeat(data[-1:], size - len(data), axis=0)])
+    return _global(padded, _mesh(jax.device_count() if n_devices is None else n_devices), P("replicas"))
+
+
+def _replicated(game, n_devices: int):
+    """The array leaves of ``game``, replicated on the first ``n_devices`` devices."""
+    mesh = _mesh(n_devices)
+    return jax.tree.map(lambda x: _global(x, mesh, P()), eqx.filter(game, eqx.is_array))
+
+
+def _run_keys(game, swept, n_steps, record_every, until_done, keys) -> tuple[tuple, float, float]:
+    """Run the replicas of ``keys`` (raw data) in one chunk: ``((summary, observations), compile s, run s)``."""
+    n_devices = devices_for(len(keys))
+    chunk = _round_up(len(keys), n_devices)
+    padded, arrays = _sharded_padded(keys, chunk, n_devices), _replicated(game, n_devices)
+    start = time.perf_counter()
+    runner = compiled_runner(game, swept, n_steps, record_every, until_done, chunk, n_devices)
+    compiled = runner.lower(padded, arrays).compile()
+    compile_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    out = _fetch(jax.block_until_ready(compiled(padded, arrays)))
+    run_seconds = time.perf_counter() - start
+    return jax.tree.map(lambda x: np.asarray(x)[: len(keys)], out), compile_seconds, run_seconds
+
+
+def _regrown(game, swept, n_steps, record_every, until_done, keys, out, timings=None):
+    """``out`` = (summary, observations) of the replicas of ``keys``, with every replica whose inventories
+    overflowed rerun on ``game.grown()`` (repeatedly) until none overflows. ``timings``: a list to which the
+    (compile, run) seconds of the reruns are appended."""
+    summary, observations = out
+    overflowed = getattr(game, "overflowed", None)
+    while overflowed is not None:
+        mask = overflowed(summary)
+        if mask is None or not np.any(mask):
+            break
+        mask = np.asarray(mask).reshape(len(keys), -1).any(axis=1)
+        game = game.grown()
+        redo = np.flatnonzero(mask)
+        memory = estimate_memory(game, swept, len(redo), n_steps, record_every, until_done)
+        _check_fits(memory, _round_up(len(redo), devices_for(len(redo))), game, len(redo), "replicas")
+        (new_summary, new_observations), compile_seconds, run_seconds = _run_keys(
+            game, swept, n_steps, record_every, until_done, keys[redo]
+        )
+        if timings is not None:
+            timings.append((compile_seconds, run_seconds))
+        summary = _with_rows(summary, redo, new_summary)
+        observations = _with_rows(observations, redo, new_observations)
+        overflowed = game.overflowed
+    return summary, observations
+
+
+def _with_rows(tree, rows, new):
+    if tree is None:
+        return None
+
+    def put(old, fresh):
+        old = np.array(old)
+        old[rows] = fresh
+        return old
+
+    return jax.tree.map(put, tree, new)
 
 
 def _round_up(n: int, multiple: int) -> int:
@@ -527,23 +627,20 @@ def _check_fits(memory: dict, chunk: int, game, n_replicas: int, knob: str = "ch
 
 
 def timed_ensemble(key, game, n_replicas, n_steps, record_every=None, *, until_done=False):
-    """``ensemble`` in one chunk, compiled ahead of time: returns ``(Result, compile_seconds, run_seconds)``."""
+    """``ensemble`` in one chunk, compiled ahead of time: returns ``(Result, compile_seconds, run_seconds)``; the
+    times include those of replicas rerun after an inventory overflow."""
     record_every = n_steps if record_every is None else record_every
     check_steps(n_steps, record_every)
     if isinstance(n_replicas, bool) or not isinstance(n_replicas, int) or n_replicas < 1:
         raise ValueError(f"n_replicas must be an integer >= 1, got {n_replicas!r}")
     check_parameters(game)
-    chunk = _round_up(n_replicas, jax.local_device_count())
+    chunk = _round_up(n_replicas, devices_for(n_replicas))
     memory = estimate_memory(game, (), n_replicas, n_steps, record_every, until_done)
     _check_fits(memory, chunk, game, n_replicas, "replicas")
-    keys = jax.random.split(key, n_replicas)
-    padded = _sharded_padded(keys, chunk)
-    arrays = eqx.filter(game, eqx.is_array)
-    start = time.perf_counter()
-    compiled = compiled_runner(game, (), n_steps, record_every, until_done, chunk).lower(padded, arrays).compile()
-    compile_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    out = jax.block_until_ready(compiled(padded, arrays))
-    run_seconds = time.perf_counter() - start
-    summary, observations = jax.tree.map(lambda x: np.asarray(x)[:n_replicas], jax.device_get(out))
+    keys = np.asarray(jax.random.key_data(jax.random.split(key, n_replicas)))
+    out, compile_seconds, run_seconds = _run_keys(game, (), n_steps, record_every, until_done, keys)
+    timings = []
+    summary, observations = _regrown(game, (), n_steps, record_every, until_done, keys, out, timings)
+    compile_seconds += sum(t[0] for t in timings)
+    run_seconds += sum(t[1] for t in timings)
     return Result(summary, observations), compile_seconds, run_seconds

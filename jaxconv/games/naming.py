@@ -12,17 +12,29 @@ word, otherwise the hearer learns it. Parameters give the variants:
 - ``committed``: agents that hold ``committed_name`` and never change, ``"added"`` to the N agents or
   ``"converted"`` from them (Xie et al., PRE 84 011130, 2011: W=2, committed added, population prepared).
 
-Agents ``0 .. committed-1`` are the committed ones. Inventories are bitsets (``jaxconv.bitset``). With an open
-vocabulary names 0 and 1 are reserved for a prepared or committed name and agent i's invented word is ``2 + i``:
-an inventory never becomes empty again, so each agent invents at most once and the bitset can never overflow.
+Agents ``0 .. committed-1`` are the committed ones. With an open vocabulary names 0 and 1 are reserved for a
+prepared or committed name and agent i's invented word is ``2 + i``: an inventory never becomes empty again, so
+each agent invents at most once.
+
+How the simulator holds inventories (``inventory=``): ``"bitsets"`` (``jaxconv.bitset``), one bit per possible
+word, N + 2 bits per agent with an open vocabulary, so O(N) memory per agent and O(N / 32) work per interaction,
+and never an overflow; or ``"slots"`` (:class:`Slots`), up to K word ids per agent, memory and work bounded by K
+(chosen from N, about twice the largest inventory the minimal game reaches, ~1.5 sqrt(N)). A slot inventory that
+would exceed K sets the state's ``overflow`` flag (detected exactly, never truncated silently): the engine reruns
+the affected replicas with K doubled (``NamingGame.grown``). ``"auto"`` takes slots for the open vocabulary from
+``SLOTS_FROM`` agents on, bitsets otherwise. Both give the same law (a speaker utters a uniformly chosen known word);
+trajectories differ between the two, but a replica's slot trajectory does not depend on K as long as it fits.
 """
 
+import copy
+import math
 from functools import partial
 from typing import NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxconv import bitset
 from jaxconv.choosers import Choice, Chooser, Sample, mix
@@ -31,12 +43,15 @@ from jaxconv.schedules import Schedule, schedule_from_name
 from jaxconv.topology import Graph, complete
 
 RESERVED_NAMES = 2
+SLOTS_FROM = 1024  # "auto" inventories: slots for the open vocabulary from this population size on
+SLOTS_HEADER = 4  # a slot row: size, pending slot, pending word, overflow, then the K words
+EMPTY_SLOT = -1
 
 
 class NamingState(eqx.Module):
     """State of one population; counters are int32 scalars."""
 
-    inventories: jax.Array  # (n_population, n_words) uint32 bitsets
+    inventories: jax.Array  # (n_population, n_words) uint32 bitsets, or (n_population, 4 + K) int32 slot rows
     interactions: jax.Array  # interactions so far
     successes: jax.Array  # successful interactions so far
     total_words: jax.Array  # sum of inventory sizes, N_w
@@ -45,6 +60,7 @@ class NamingState(eqx.Module):
     peak_words: jax.Array  # max of total_words so far
     peak_time: jax.Array  # first interaction count at which peak_words was reached
     consensus_time: jax.Array  # interaction count at which consensus was reached, -1 until seen
+    overflow: jax.Array  # a slot inventory needed more than K words (the run must be redone with more slots)
 
 
 class Exchange(NamedTuple):
@@ -69,6 +85,8 @@ class NamingGame(Game):
     committed_mode: str = eqx.field(static=True)
     initial: str = eqx.field(static=True)
     n_bits: int = eqx.field(static=True)
+    inventory: str = eqx.field(static=True)
+    capacity: int = eqx.field(static=True)
     beta: jax.Array
     n_committed: jax.Array
     committed_name: jax.Array
@@ -89,6 +107,8 @@ class NamingGame(Game):
         prepared_name: int = 0,
         schedule: Schedule | str = "pairs",
         graph: Graph | None = None,
+        inventory: str = "auto",
+        capacity: int | None = None,
     ):
         check_int("n_agents", n_agents, low=2)
         if vocabulary != "open":
@@ -96,6 +116,9 @@ class NamingGame(Game):
         check_choice("empty_speaker", empty_speaker, ("keeps", "forgets"))
         check_choice("committed_mode", committed_mode, ("added", "converted"))
         check_choice("initial", initial, ("empty", "prepared"))
+        check_choice("inventory", inventory, ("auto", "bitsets", "slots"))
+        if capacity is not None:
+            check_int("capacity (word slots per agent)", capacity, low=1)
         if vocabulary == "open" and empty_speaker == "forgets":
             raise ValueError("empty_speaker='forgets' needs a finite pool of names; an inventor keeps its new word")
         if jnp.ndim(beta) != 0 or not (is_traced(beta) or 0.0 <= float(beta) <= 1.0):
@@ -121,6 +144,13 @@ class NamingGame(Game):
         self.committed_mode = committed_mode
         self.initial = initial
         self.n_bits = RESERVED_NAMES + self.n_population if vocabulary == "open" else vocabulary
+        if inventory == "auto":
+            inventory = "slots" if vocabulary == "open" and self.n_population >= SLOTS_FROM else "bitsets"
+        self.inventory = inventory
+        if inventory == "slots":
+            self.capacity = min(capacity or default_capacity(self.n_population), self.n_bits)
+        else:
+            self.capacity = self.n_bits  # a bitset holds every possible word
         self.schedule = schedule_from_name(schedule) if isinstance(schedule, str) else schedule
         self.graph = complete(self.n_population) if graph is None else graph
         if self.graph.n_nodes != self.n_population:
@@ -154,6 +184,28 @@ class NamingGame(Game):
     def n_words(self) -> int:
         return bitset.n_words(self.n_bits)
 
+    def state_bytes(self) -> int:
+        """Bytes of one replica's state (inventories and counters)."""
+        per_agent = 4 * (SLOTS_HEADER + self.capacity if self.inventory == "slots" else self.n_words)
+        return self.n_population * per_agent + 4 * 8 + 1
+
+    def grown(self) -> "NamingGame":
+        """The same game with twice the word slots per agent (at most one per possible word, which cannot
+        overflow); the engine reruns overflowed replicas with it."""
+        if self.inventory != "slots" or self.capacity >= self.n_bits:
+            raise ValueError(f"inventories of {self.capacity} words cannot overflow: nothing to grow")
+        grown = copy.copy(self)
+        object.__setattr__(grown, "capacity", min(2 * self.capacity, self.n_bits))
+        return grown
+
+    def overflowed(self, summary: dict) -> np.ndarray | None:
+        """Per replica (host arrays of ``summarize``): whether its inventories overflowed (so it must be rerun);
+        None for inventories that cannot overflow."""
+        return np.asarray(summary["overflow"], bool) if "overflow" in summary else None
+
+    def _slots(self) -> "Slots":
+        return Slots(self.capacity, None if self.vocabulary == "open" else self.vocabulary)
+
     def is_committed(self) -> jax.Array:
         """``(n_population,) bool``: agents 0 .. n_committed-1."""
         return jnp.arange(self.n_population) < self.n_committed
@@ -162,12 +214,20 @@ class NamingGame(Game):
     def init(self, key: jax.Array) -> NamingState:
         """Empty (or prepared) inventories; committed agents hold the committed name. ``key`` is unused."""
         del key
-        start = bitset.singleton(self.prepared_name, self.n_words)
-        if self.initial == "empty":
-            start = jnp.zeros_like(start)
-        committed_words = bitset.singleton(self.committed_name, self.n_words)
-        inventories = jnp.where(self.is_committed()[:, None], committed_words, start)
-        sizes = jax.vmap(bitset.size)(inventories)
+        if self.inventory == "slots":
+            slots = self._slots()
+            start = slots.stored(slots.only(self.prepared_name))
+            if self.initial == "empty":
+                start = slots.empty_row()
+            inventories = jnp.where(self.is_committed()[:, None], slots.stored(slots.only(self.committed_name)), start)
+            sizes = inventories[:, 0]
+        else:
+            start = bitset.singleton(self.prepared_name, self.n_words)
+            if self.initial == "empty":
+                start = jnp.zeros_like(start)
+            committed_words = bitset.singleton(self.committed_name, self.n_words)
+            inventories = jnp.where(self.is_committed()[:, None], committed_words, start)
+            sizes = jax.vmap(bitset.size)(inventories)
         n_single = jnp.sum(sizes == 1, dtype=jnp.int32)
         zero = jnp.int32(0)
         return NamingState(
@@ -180,6 +240,7 @@ class NamingGame(Game):
             peak_words=sizes.sum(),
             peak_time=zero,
             consensus_time=jnp.int32(-1),
+            overflow=jnp.bool_(False),
         )
 
     # ----- the rule ---------------------------------------------------------------------------------------------
@@ -208,8 +269,11 @@ class NamingGame(Game):
         log_prob = word.log_prob + mix(success, collapse.log_prob, 0.0)  # the coin matters only after a success
         return Exchange(speaker_after, hearer_after, success, log_prob, collapse)
 
-    def inventories(self, chooser: Chooser) -> "Bitsets | Memberships":
-        """How inventories are held for ``chooser``: bitsets for hard choices, membership weights otherwise."""
+    def inventories(self, chooser: Chooser) -> "Bitsets | Slots | Memberships":
+        """How inventories are held for ``chooser``: bitsets or word slots (``self.inventory``) for hard choices,
+        membership weights otherwise."""
+        if chooser.hard and self.inventory == "slots":
+            return self._slots()
         if chooser.hard:
             return Bitsets(self.n_words, None if self.vocabulary == "open" else self.vocabulary)
         if self.vocabulary == "open":
@@ -226,14 +290,34 @@ class NamingGame(Game):
         # whole inventory array before the write below (benchmarks/RESULTS.md, one replica of large N).
         before = jax.lax.optimization_barrier(state.inventories[rows])
         before_s, before_h = before[: speakers.shape[0]], before[speakers.shape[0] :]
-        exchange = jax.vmap(partial(self.interact, Sample()))(
-            speakers, before_s, before_h, speakers < self.n_committed, hearers < self.n_committed, uniforms
-        )
+        committed_s, committed_h = speakers < self.n_committed, hearers < self.n_committed
+        if speakers.shape[0] == 1:  # one pair: no batch axis, so the slot search stops as soon as it can
+            exchange = self.interact(
+                Sample(), speakers[0], before_s[0], before_h[0], committed_s[0], committed_h[0], uniforms[0]
+            )
+            exchange = jax.tree.map(lambda x: x[None], exchange)
+        else:
+            exchange = jax.vmap(partial(self.interact, Sample()))(
+                speakers, before_s, before_h, committed_s, committed_h, uniforms
+            )
         after_s, after_h, success = exchange.speaker, exchange.hearer, exchange.success
-        inventories = state.inventories.at[rows].set(jnp.concatenate([after_s, after_h]), unique_indices=True)
-
-        sizes_before = jax.vmap(bitset.size)(before)
-        sizes_after = jax.vmap(bitset.size)(jnp.concatenate([after_s, after_h]))
+        overflow = state.overflow
+        if self.inventory == "slots":
+            # a slot row changes in its size and at most one slot: write those (O(1)), not the whole row
+            after = jnp.concatenate([after_s, after_h])[:, :SLOTS_HEADER]
+            sizes_before, sizes_after = before[:, 0], after[:, 0]
+            cells = jnp.stack(
+                [jnp.concatenate([rows, rows]), jnp.concatenate([jnp.zeros_like(rows), SLOTS_HEADER + after[:, 1]])],
+                axis=1,
+            )
+            inventories = state.inventories.at[cells[:, 0], cells[:, 1]].set(
+                jnp.concatenate([sizes_after, after[:, 2]]), mode="drop", unique_indices=True
+            )
+            overflow = overflow | jnp.any(after[:, 3] != 0)
+        else:
+            inventories = state.inventories.at[rows].set(jnp.concatenate([after_s, after_h]), unique_indices=True)
+            sizes_before = jax.vmap(bitset.size)(before)
+            sizes_after = jax.vmap(bitset.size)(jnp.concatenate([after_s, after_h]))
         total_words = state.total_words + jnp.sum(sizes_after - sizes_before)
         n_single = state.n_single + jnp.sum(sizes_after == 1) - jnp.sum(sizes_before == 1)
         interactions = state.interactions + speakers.shape[0]
@@ -251,6 +335,7 @@ class NamingGame(Game):
             peak_words=jnp.where(new_peak, total_words, state.peak_words),
             peak_time=jnp.where(new_peak, interactions, state.peak_time),
             consensus_time=state.consensus_time,
+            overflow=overflow,
         )
 
     def step(self, key: jax.Array, state: NamingState) -> NamingState:
@@ -263,9 +348,15 @@ class NamingGame(Game):
 
         While every agent holds one word, inventories cannot change (any failure gives the hearer a second word),
         so consensus seen now began at ``single_since``."""
-        union = jax.lax.reduce(state.inventories, jnp.uint32(0), jax.lax.bitwise_or, (0,))
-        distinct = bitset.size(union)
-        at_consensus = (state.n_single == self.n_population) & (distinct == 1)
+        if self.inventory == "slots":
+            held = self._held_names(state)
+            distinct = jnp.sum(held != 0, dtype=jnp.int32)
+            first = state.inventories[:, SLOTS_HEADER]  # everyone holds one word: the same one? (O(N))
+            at_consensus = (state.n_single == self.n_population) & jnp.all(first == first[0])
+        else:
+            union = jax.lax.reduce(state.inventories, jnp.uint32(0), jax.lax.bitwise_or, (0,))
+            distinct = bitset.size(union)
+            at_consensus = (state.n_single == self.n_population) & (distinct == 1)
         first_seen = at_consensus & (state.consensus_time < 0)
         state = eqx.tree_at(
             lambda s: s.consensus_time, state, jnp.where(first_seen, state.single_since, state.consensus_time)
@@ -277,26 +368,46 @@ class NamingGame(Game):
             "distinct_names": distinct,
             "committed_only_agents": self.committed_only_agents(state),
         }
-        if self.vocabulary != "open":
+        if self.vocabulary != "open" and self.inventory == "slots":
+            observation["name_holders"] = held
+        elif self.vocabulary != "open":
             holds = jax.vmap(bitset.members, in_axes=(0, None))(state.inventories, self.n_bits)
             observation["name_holders"] = jnp.sum(holds, axis=0, dtype=jnp.int32)
         return state, observation
 
+    def _held_names(self, state: NamingState) -> jax.Array:
+        """``(n_bits,) int32``: agents holding each word (slot inventories; O(N K) work, O(N) memory)."""
+        words = state.inventories[:, SLOTS_HEADER:]
+        valid = jnp.arange(self.capacity) < state.inventories[:, :1]
+        return jnp.zeros(self.n_bits, jnp.int32).at[jnp.where(valid, words, self.n_bits)].add(1, mode="drop")
+
     def committed_only_agents(self, state: NamingState) -> jax.Array:
         """Number of uncommitted agents whose inventory is exactly ``{committed_name}`` (an int, so that results
         are bit-identical whatever the batch shape; divide by ``n_population - n_committed`` for a share)."""
-        only_committed = jnp.all(state.inventories == bitset.singleton(self.committed_name, self.n_words), axis=1)
+        if self.inventory == "slots":
+            rows = state.inventories
+            only_committed = (rows[:, 0] == 1) & (rows[:, SLOTS_HEADER] == self.committed_name)
+        else:
+            only_committed = jnp.all(state.inventories == bitset.singleton(self.committed_name, self.n_words), axis=1)
         return jnp.sum(only_committed & ~self.is_committed(), dtype=jnp.int32)
 
     def is_done(self, state: NamingState) -> jax.Array:
-        """Consensus reached (seen at a record); consensus is absorbing."""
-        return state.consensus_time >= 0
+        """Consensus reached (seen at a record; consensus is absorbing), or the inventories overflowed (the run is
+        then redone with more slots, so it can stop at once)."""
+        return (state.consensus_time >= 0) | state.overflow
 
     def summarize(self, state: NamingState) -> dict:
         """Per-replica results of a run (after its last record)."""
-        winner = bitset.nth_member(state.inventories[0], jnp.int32(0))
+        if self.inventory == "slots":
+            winner = state.inventories[0, SLOTS_HEADER]
+        else:
+            winner = bitset.nth_member(state.inventories[0], jnp.int32(0))
         converted = self.committed_only_agents(state)
+        capacity = {}
+        if self.inventory == "slots":  # the run is valid only without overflow; capacity: the K it ran with
+            capacity = {"overflow": state.overflow, "capacity": jnp.int32(self.capacity)}
         return {
+            **capacity,
             "consensus_time": state.consensus_time,
             "winner": jnp.where(state.consensus_time >= 0, winner, -1),
             "peak_total_words": state.peak_words,
@@ -306,6 +417,15 @@ class NamingGame(Game):
             "committed_only_agents": converted,
             "committed_flip": converted == self.n_population - self.n_committed,
         }
+
+
+def default_capacity(n_population: int) -> int:
+    """Word slots per agent for an open vocabulary: about twice the largest inventory of the minimal naming game
+    (which reaches ~1.5 sqrt(N), measured for N = 10^3 .. 10^5), a multiple of 8; a rarer, larger inventory
+    overflows and the engine regrows."""
+    slots = 2 * math.isqrt(n_population) + 16
+    multiple = SEARCH_BLOCK if slots > SEARCH_BLOCK else 8  # whole search blocks
+    return -(-slots // multiple) * multiple
 
 
 def committed_count(n_agents: int, fraction: float, mode: str) -> int:
@@ -351,6 +471,108 @@ class Bitsets(NamedTuple):
         return jnp.all(inventory == self.only(word))
 
 
+class Slots(NamedTuple):
+    """Inventories as up to ``capacity`` (K) word ids, hard choices only: memory and work per interaction bounded
+    by K, not by the number of possible words.
+
+    An inventory is an int32 row ``(4 + K,)``: its size n, a pending write (slot, word), an overflow flag, then the
+    K slots, of which the first n hold the words (in the order learned; slots past n are stale). Its words are
+    slots ``0 .. n-1`` with the pending write applied. A stored row has no pending write (slot K, out of range);
+    the operations read stored rows and return at most one pending write, so that the simulator writes a size and
+    one slot per agent (O(1)) instead of a whole row. The word uttered is uniform among the known ones (the slot
+    ``floor(u * n)``), the law of ``Bitsets``. Adding a word to a full inventory sets the overflow flag (the word
+    is not stored, and the run must be redone with more slots)."""
+
+    capacity: int
+    pool: int | None  # W names, or None for the open vocabulary
+
+    @property
+    def n_options(self) -> int:
+        return 1
+
+    def _word_at(self, inventory, slot):
+        return jnp.where(slot == inventory[1], inventory[2], inventory[SLOTS_HEADER + slot])
+
+    def utter(self, chooser: Chooser, inventory, u, invented) -> Choice:
+        n_known = inventory[0]
+        new = invented if self.pool is None else _uniform_index(u[0], self.pool)
+        known = self._word_at(inventory, _uniform_index(u[0], n_known))
+        n_options = jnp.where(n_known > 0, n_known, 1 if self.pool is None else self.pool)
+        return Choice(jnp.where(n_known == 0, new, known), -jnp.log(n_options.astype(jnp.float32)), None)
+
+    def knows(self, inventory, word):
+        """Searched a block of slots at a time, stopping at the word or the inventory's end: O(size) work."""
+        size, pending = inventory[0], inventory[1]
+        words = inventory[SLOTS_HEADER:]
+        width = math.gcd(self.capacity, SEARCH_BLOCK)
+        offsets = jnp.arange(width)
+
+        def more(carry):
+            start, found = carry
+            return (start < size) & ~found
+
+        def search(carry):
+            start, _ = carry
+            slots = start + offsets
+            block = jax.lax.dynamic_slice(words, (start,), (width,))
+            return start + width, jnp.any((block == word) & (slots < size) & (slots != pending))
+
+        found = jax.lax.while_loop(more, search, (jnp.int32(0), jnp.bool_(False)))[1]
+        return found | ((pending < size) & (inventory[2] == word))
+
+    def only(self, word):
+        return self.stored(jnp.asarray(word, jnp.int32), size=1, pending=0)
+
+    def add(self, inventory, word):
+        size = inventory[0]
+        full = size >= self.capacity
+        words = jnp.where(jnp.arange(self.capacity) == inventory[1], inventory[2], inventory[SLOTS_HEADER:])
+        header = jnp.stack(
+            [
+                jnp.minimum(size + 1, self.capacity),
+                jnp.where(full, self.capacity, size),
+                jnp.asarray(word, jnp.int32),
+                (full | (inventory[3] != 0)).astype(jnp.int32),
+            ]
+        )
+        return jnp.where(self.knows(inventory, word), inventory, jnp.concatenate([header, words]))
+
+    def learns_own_word(self, inventory, keeps: bool):
+        """An empty speaker keeps its new word only if ``keeps``; a speaker that knew words adds nothing new."""
+        return (inventory[0] > 0) | keeps
+
+    def holds_only(self, inventory, word):
+        """Whether the inventory is exactly ``{word}``."""
+        return (inventory[0] == 1) & (self._word_at(inventory, 0) == word)
+
+    # ----- rows as stored in a state -------------------------------------------------------------------------
+    def empty_row(self):
+        return jnp.concatenate(
+            [jnp.array([0, self.capacity, 0, 0], jnp.int32), jnp.full(self.capacity, EMPTY_SLOT, jnp.int32)]
+        )
+
+    def stored(self, word, size=None, pending=None):
+        """The stored row of ``{word}`` (``size``/``pending`` given: the same inventory as a pending write), or
+        with ``word`` a row, that row with its pending write applied."""
+        word = jnp.asarray(word, jnp.int32)
+        if word.ndim == 0:
+            row = self.empty_row().at[SLOTS_HEADER].set(word).at[0].set(1)
+            if pending is not None:
+                row = row.at[1].set(pending).at[2].set(word).at[0].set(size)
+            return row
+        words = jnp.where(jnp.arange(self.capacity) == word[1], word[2], word[SLOTS_HEADER:])
+        return jnp.concatenate([jnp.stack([word[0], jnp.int32(self.capacity), jnp.int32(0), word[3]]), words])
+
+    def members(self, inventory, n_bits: int):
+        """Membership mask ``(n_bits,) bool`` of an inventory."""
+        row = self.stored(inventory)
+        valid = jnp.arange(self.capacity) < row[0]
+        return jnp.zeros(n_bits, bool).at[jnp.where(valid, row[SLOTS_HEADER:], n_bits)].set(True, mode="drop")
+
+
+SEARCH_BLOCK = 64  # slots compared at once by Slots.knows
+
+
 class Memberships(NamedTuple):
     """Inventories of a pool of W names as ``(W,)`` weights in [0, 1], membership of each name (0/1 for a hard
     state). A speaker utters each name it knows with probability weight / total; it is empty with weight
@@ -394,4 +616,13 @@ def _uniform_index(u: jax.Array, n) -> jax.Array:
     return jnp.minimum((u * n).astype(jnp.int32), jnp.maximum(n, 1) - 1)
 
 
-__all__ = ["Bitsets", "Exchange", "Memberships", "NamingGame", "NamingState", "committed_count"]
+__all__ = [
+    "Bitsets",
+    "Exchange",
+    "Memberships",
+    "NamingGame",
+    "NamingState",
+    "Slots",
+    "committed_count",
+    "default_capacity",
+]
