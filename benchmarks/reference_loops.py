@@ -158,7 +158,9 @@ def _build_numba_consensus_kernel():
     @numba.njit(cache=False)
     def kernel(n_agents, max_interactions, seed):
         np.random.seed(seed)
-        capacity = n_agents + 2  # as numba_loop: room for every word (pages are touched only where used)
+        # numba_loop's rows of N + 2 words need 8 N^2 bytes of address space (80 GB at N = 10^5, refused here);
+        # 16 sqrt(N) + 64 words is ten times the largest inventory of the minimal game (checked below)
+        capacity = min(n_agents + 2, 16 * int(np.sqrt(n_agents)) + 64)
         inventory = np.empty((n_agents, capacity), dtype=np.int64)
         size = np.zeros(n_agents, dtype=np.int64)
         n_single = 0
@@ -193,6 +195,8 @@ def _build_numba_consensus_kernel():
                         return t
             else:
                 n_single += (size[hearer] == 0) - (size[hearer] == 1)
+                if size[hearer] == capacity:
+                    return -2  # would overflow (never seen)
                 inventory[hearer, size[hearer]] = word
                 size[hearer] += 1
         return -1
@@ -202,8 +206,8 @@ def _build_numba_consensus_kernel():
 
 def numba_to_consensus(n_agents: int, max_interactions: int, seed: int = 0) -> int:
     """One replica of the minimal naming game run to consensus by the numba loop's algorithm (per-agent word
-    lists with room for every word, linear search): the interaction at which consensus is reached, -1 if not
-    within ``max_interactions``. The first call compiles (call once at a tiny size before timing)."""
+    lists, linear search; room for 16 sqrt(N) + 64 words, -2 if an inventory would exceed it): the interaction at
+    which consensus is reached, -1 if not within ``max_interactions``. The first call compiles."""
     global _numba_consensus_kernel
     if _numba_consensus_kernel is None:
         _numba_consensus_kernel = _build_numba_consensus_kernel()
