@@ -35,6 +35,51 @@ def noisy_best_response(noise: float = 0.1) -> Policy:
     return policy
 
 
+def softmax_agent(
+    bias: dict[str, float],
+    *,
+    win_stay: float = 0.0,
+    lose_shift: float = 0.0,
+    own_weight: float = 0.0,
+    partner_weight: float = 0.0,
+    recency: float = 1.0,
+    first_bias: dict[str, float] | None = None,
+    unanimity: float | None = None,
+    lapse: float | None = None,
+    memory: int = 5,
+) -> Policy:
+    """Policy: :class:`jaxconv.policies.SoftmaxSurrogate`'s rule in plain numpy (``copy_partner`` 0, temperature 1),
+    its optional terms included; ``bias`` and ``first_bias`` per name (0 for a name not listed), so that a bias
+    belongs to a name whatever a file's order of names; ``memory``: the H rounds the agent sees, to tell a full
+    memory (for ``unanimity``). The returned policy's ``probabilities(own, partner, names)`` gives the distribution."""
+
+    def probabilities(own, partner, names):
+        own, partner = own[::-1], partner[::-1]  # most recent first
+        if not own:
+            score = np.array([(first_bias if first_bias is not None else bias).get(n, 0.0) for n in names])
+        else:
+            score = np.array([bias.get(n, 0.0) for n in names])
+            won = own[0] == partner[0]
+            decay = recency ** np.arange(len(own))
+            for i, name in enumerate(names):
+                score[i] += win_stay * (won and own[0] == name) + lose_shift * (not won and partner[0] == name)
+                score[i] += own_weight * sum(d for d, x in zip(decay, own, strict=True) if x == name)
+                score[i] += partner_weight * sum(d for d, x in zip(decay, partner, strict=True) if x == name)
+                if unanimity is not None and len(own) >= memory and set(own) | set(partner) == {name}:
+                    score[i] += unanimity
+        p = np.exp(score - score.max())
+        p /= p.sum()
+        if lapse is not None:
+            p = (1 - lapse) * p + lapse / len(names)
+        return p
+
+    def policy(own, partner, payoff, names, rng):
+        return names[rng.choice(len(names), p=probabilities(own, partner, names))]
+
+    policy.probabilities = probabilities
+    return policy
+
+
 def _agent(agent_id: int, n_agents: int) -> dict:
     return {
         "my_history": [],

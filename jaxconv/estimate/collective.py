@@ -14,9 +14,12 @@ same outcomes of the policy's own runs: hard simulations of the protocol (``jaxc
 the last 3N interactions all succeeded, is read exactly; runs not stopped by the horizon count at the horizon) and
 the winner (the second name held by most agents at the stop). Their gradients are score-function (REINFORCE)
 estimates with a leave-one-out baseline (``jaxconv.relax.surrogate``); the squared error's gradient uses two
-independent batches of replicas, (m_a - o) * grad m_b, so that it is unbiased. Optimised by Adam (optax) from the
-choice-only estimate. ``weight`` = 1 gives an outcome target the weight of one run's worth of choices per standard
-error squared; larger weights trade choice likelihood for collective fit (both are reported).
+independent batches of replicas, (m_a - o) * grad m_b, so that it is unbiased. With W > 2 names there is no
+winner target, and the per-name biases take no gradient from the outcomes (the choices alone set them).
+Optimised by Adam (optax) from the choice-only estimate; the reported estimate is the iterate of the lowest
+(noisy) objective over the last third of the steps. ``weight`` = 1 gives a squared error of one standard error the
+weight of half a run's worth of choices; larger weights trade choice likelihood for collective fit (both are
+reported).
 """
 
 from dataclasses import dataclass
@@ -36,6 +39,7 @@ from jaxconv.games.memory import MemoryGame
 from jaxconv.relax import run as relaxed_run
 from jaxconv.relax import surrogate
 
+PER_NAME = ("bias", "first_bias")  # raw parameters with one entry per name
 STEPS = 60  # Adam steps of a collective fit
 LEARNING_RATE = 0.05
 REPLICAS = 128  # simulated replicas per batch per target (two batches per step)
@@ -127,6 +131,10 @@ def _outcome_loss(key, policy, targets, n_names, memory, payoffs, replicas):
     return total, jnp.stack(estimates)
 
 
+def _name_free(name: str, value):
+    return jax.lax.stop_gradient(value) if name in PER_NAME else value
+
+
 @dataclass
 class CollectiveFit:
     """Result of :func:`fit_collective`: the ``raw`` estimate, its ``policy``, the choice log-likelihood per
@@ -164,9 +172,14 @@ def fit_collective(
     def log_likelihood(raw):
         return mean_log_likelihood(state_log_probs(family.policy(raw), data.states, n_names), counts)
 
+    has_winner_target = any(t.win_share is not None for t in targets)
+
     def objective(raw, key):
         prior = sum(jnp.sum(x**2) for x in jax.tree.leaves(raw)) / (2 * prior_sd**2 * n_choices)
-        outcome, estimates = _outcome_loss(key, family.policy(raw), targets, n_names, memory, payoffs, replicas)
+        # without a winner target (W > 2), the per-name biases follow the choices only: the stop-time gradient
+        # would only add noise to them
+        simulated = raw if has_winner_target else {k: _name_free(k, v) for k, v in raw.items()}
+        outcome, estimates = _outcome_loss(key, family.policy(simulated), targets, n_names, memory, payoffs, replicas)
         ll = log_likelihood(raw)
         return -ll + prior + weight * outcome / n_runs, (ll, outcome, estimates)
 

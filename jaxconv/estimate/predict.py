@@ -260,7 +260,7 @@ def compare(
         )
         critical = next((k for k in ks if predicted["flipped"][k]), None)
         by_draw = [next((k for k in ks if row[k]), np.nan) for row in predicted["by_draw"]["flipped"]]
-        if critical is None:
+        if critical is None and series["critical_k"] is not None:
             not_predicted.append(
                 {
                     "series": where,

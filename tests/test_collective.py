@@ -1,0 +1,101 @@
+"""Richer softmax agents and the collective fit: the numpy agent of jaxconv.data.synthetic against the policy,
+recovery of the new terms (first-move bias, unanimity, lapse) from logs simulated by jaxconv itself, and a bias that
+only the collective outcome reveals."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxconv.data import load_logs, tidy_dataset
+from jaxconv.data.synthetic import dumps, game_file_name, simulate_run, softmax_agent
+from jaxconv.estimate.collective import fit_collective, targets_of
+from jaxconv.estimate.fit import FAMILIES, SOFTMAX, fit_choices, fit_runs
+from jaxconv.estimate.likelihood import choice_data
+from jaxconv.estimate.predict import predict_baseline
+from jaxconv.policies import SoftmaxSurrogate, memory_view
+
+NAMES = ["Q", "M"]
+N_AGENTS, MEMORY = 8, 3
+TRUE = {
+    "win_stay": 1.0,
+    "lose_shift": 0.5,
+    "own_weight": 0.5,
+    "partner_weight": 1.0,
+    "recency": 0.5,
+    "unanimity": 2.0,
+    "lapse": 0.05,
+}
+FIRST = {"Q": -0.8, "M": 0.8}
+
+
+def _logs(folder, agent, runs, seed, rounds=40):
+    rng = np.random.default_rng(seed)
+    sizes = {"n_agents": N_AGENTS, "memory": MEMORY}
+    stored = {
+        r: simulate_run(rng, names=NAMES, max_interactions=rounds * N_AGENTS, policy=agent, **sizes)
+        for r in range(runs)
+    }
+    (folder / game_file_name("synth", "game", NAMES, **sizes)).write_bytes(dumps(stored))
+    return load_logs(folder).files
+
+
+def test_numpy_agent_matches_the_policy_with_every_optional_term():
+    agent = softmax_agent({"Q": 0.1, "M": -0.1}, first_bias=FIRST, memory=MEMORY, **TRUE)
+    policy = SoftmaxSurrogate([0.1, -0.1], first_bias=[-0.8, 0.8], **TRUE)
+    policy.check(2, MEMORY)
+    for own, partner in [([], []), (["Q"], ["M"]), (["M", "M", "M"], ["M", "M", "M"]), (["Q", "M", "M"], ["M"] * 3)]:
+        code = [NAMES.index(n) for n in own[::-1]] + [-1] * (MEMORY - len(own))
+        other = [NAMES.index(n) for n in partner[::-1]] + [-1] * (MEMORY - len(partner))
+        view = memory_view(jnp.array(code), jnp.array(other), jnp.zeros(MEMORY), len(own), 2)
+        np.testing.assert_allclose(np.exp(policy.logits(view)), agent.probabilities(own, partner, NAMES), atol=1e-5)
+    with pytest.raises(ValueError, match="lapse must be in"):
+        SoftmaxSurrogate([0.0, 0.0], lapse=1.0).check(2, MEMORY)
+    with pytest.raises(ValueError, match="first_bias must have shape"):
+        SoftmaxSurrogate([0.0, 0.0], first_bias=[0.0]).check(2, MEMORY)
+    plain = SoftmaxSurrogate([0.1, -0.1])
+    assert plain.first_bias is None and plain.unanimity is None and plain.lapse is None
+
+
+def test_new_terms_are_recovered_and_preferred_on_held_out_choices(tmp_path):
+    agent = softmax_agent({"Q": 0.0, "M": 0.0}, first_bias=FIRST, memory=MEMORY, **TRUE)
+    logs = _logs(tmp_path, agent, runs=80, seed=1)
+    data = choice_data(tidy_dataset(logs), NAMES, MEMORY)
+    fitted = fit_choices(data, "auto", bootstrap=0, folds=2)
+    scores = fitted.report["log_likelihood_per_choice"]
+    richest = "softmax+first+unanimity+lapse"
+    assert scores[richest]["held_out"] > scores["softmax"]["held_out"] + 1e-3
+    assert fitted.report["policy"] != "softmax"  # a richer family is chosen on held-out choices
+    full = fit_runs(FAMILIES[richest], data, np.ones(data.n_runs))
+    estimate = {k: np.asarray(v[0]) for k, v in full.parameters().items()}
+    assert estimate["first_bias"][1] == pytest.approx(0.8, abs=0.3)
+    assert estimate["unanimity"] == pytest.approx(2.0, abs=1.0)
+    assert estimate["lapse"] == pytest.approx(0.05, abs=0.03)
+    assert estimate["partner_weight"] == pytest.approx(1.0, abs=0.35)
+
+
+def test_collective_fit_recovers_a_first_move_bias_the_choice_fit_averages_away(tmp_path):
+    """The agents lean slightly to Q once they remember anything, but a first move (empty memory) favours M
+    strongly: the early majority decides the winner, so M wins most runs. A plain softmax (one bias for every
+    memory) fitted to the choices sees the first moves as a few percent of the data and predicts that Q wins as
+    often as M; the collective fit of the same family moves its bias to M and predicts the observed winner share."""
+    first = {"Q": -2.0, "M": 2.0}
+    agent = softmax_agent({"Q": 0.2, "M": -0.2}, first_bias=first, partner_weight=1.5, memory=MEMORY)
+    logs = _logs(tmp_path, agent, runs=60, seed=2, rounds=60)
+    data = choice_data(tidy_dataset(logs), NAMES, MEMORY)
+    (target,) = targets_of(logs, tuple(NAMES))
+    assert target.win_share > 0.6
+    choice_only = fit_runs(SOFTMAX, data, np.ones(data.n_runs))
+    start = jax.tree.map(lambda x: x[0], choice_only.raw)
+    key = jax.random.key(0)
+    before = predict_baseline(choice_only.policy(0), N_AGENTS, 2, MEMORY, data.payoffs, 400, key)
+    share_before = before["winners"][1] / 400
+    assert share_before < target.win_share - 0.15  # the choice-only fit cannot see the first-move bias
+    result = fit_collective(SOFTMAX, data, start, [target], jax.random.key(1), steps=40, replicas=64, weight=20.0)
+    after = predict_baseline(result.policy, N_AGENTS, 2, MEMORY, data.payoffs, 400, key)
+    share_after = after["winners"][1] / 400
+    bias_before = float(choice_only.parameters()["bias"][0][1])
+    bias_after = float(result.policy.bias[1])
+    assert bias_after > bias_before + 0.05
+    assert abs(share_after - target.win_share) < abs(share_before - target.win_share) / 2
+    assert result.log_likelihood < result.log_likelihood_choice_only  # bought with some choice likelihood
