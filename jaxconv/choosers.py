@@ -25,6 +25,7 @@ turns any chooser's run into its gradient estimate.
 ``mix``, ``agree`` and ``as_weights`` let a rule be written once for both representations.
 """
 
+import abc
 from typing import ClassVar, NamedTuple
 
 import equinox as eqx
@@ -49,17 +50,17 @@ class Chooser(eqx.Module):
 
     hard: ClassVar[bool]
 
+    @abc.abstractmethod
     def uniforms(self, n_options: int) -> int:
         """Uniforms in [0, 1) one choice among ``n_options`` needs (a coin is a choice between 2)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def choose(self, probabilities: jax.Array, u: jax.Array) -> Choice:
         """A choice among the ``(W,)`` options from ``(uniforms(W),)`` uniforms."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def coin(self, probability: jax.Array, u: jax.Array) -> Choice:
         """A Bernoulli choice: "yes" with ``probability``, from ``(uniforms(2),)`` uniforms."""
-        raise NotImplementedError
 
 
 class Sample(Chooser):
