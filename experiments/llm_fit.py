@@ -1,12 +1,14 @@
-"""LLM populations vs a softmax agent fitted to their choices: collective bias and tipping.
+"""LLM populations vs softmax agents fitted to their choices alone and to their choices and collective outcomes.
 
-For every model found in the logs folder (from the file names; nothing depends on which models), the biased
-softmax surrogate is fitted by maximum likelihood to every game choice given the agent's memory
-(:mod:`jaxconv.estimate.fit`: held-out folds over runs, bootstrap over runs), then replicas of the fitted agent play
-the experiment's protocol (:mod:`jaxconv.estimate.predict`). Figure, one row per model: winner distribution of the
-W=2 and W=10 baselines (collective bias), observed vs predicted; tipping curves, the non-committed agents' mean
-share of the pushed name over the last 3 of 30 rounds against the committed fraction k/N, observed (markers,
-filled = flipped by the paper's criterion) vs predicted (lines), one colour per series (N, incumbent -> pushed).
+For every model found in the logs folder (from the file names; nothing depends on which models), the softmax
+family with the best held-out choice likelihood (optional first-move bias, unanimity bonus, lapse:
+``jaxconv fit --policy auto``) is fitted by maximum likelihood to every game choice given the agent's memory, then
+refitted to the choices plus the collective outcomes of the baseline runs (stop time, winner; ``--collective``,
+:mod:`jaxconv.estimate.collective`). Replicas of each fitted agent, over bootstrap parameter draws, play the
+experiment's protocol (:mod:`jaxconv.estimate.predict`). Figure, one row per model, observed (black, 95% interval)
+vs choice-only fit (blue) vs collective fit (orange), each prediction with its 95% interval over parameter draws:
+mean stop time per baseline condition; share of runs won by each name in the W=2 baselines; critical mass k per
+committed-minority series (the paper's flip criterion, :mod:`jaxconv.criteria`; a missing bar: no k flips).
 
 Logs folder: ``--data PATH`` (default ../shared/data/ai-norms beside the repository).
 """
@@ -20,6 +22,7 @@ from _common import arguments, save
 from jaxconv.cli_fit import fit_path
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ai-norms"
+FITS = (("choice_only", "C0", "choice-only fit"), ("collective", "C1", "collective fit"))
 
 
 def main():
@@ -27,119 +30,115 @@ def main():
         __doc__,
         extra=lambda parser: parser.add_argument("--data", type=Path, default=DATA, help="folder or zip of logs"),
     )
-    bootstrap, replicas = (4, 256) if args.quick else (50, 10_000)
-    result = fit_path(args.data, bootstrap=bootstrap, replicas=replicas, seed=args.seed)
-
+    bootstrap, replicas, steps = (2, 128, 5) if args.quick else (19, 4000, 60)
+    result = fit_path(
+        args.data,
+        policy="auto",
+        bootstrap=bootstrap,
+        replicas=replicas,
+        draws=bootstrap + 1,
+        collective=True,
+        collective_steps=steps,
+        seed=args.seed,
+        progress=True,
+    )
     models = result["models"]
-    figure, axes = plt.subplots(len(models), 3, figsize=(16, 4.2 * len(models)), squeeze=False)
-    numbers = {"source": str(args.data), "bootstrap": bootstrap, "replicas": replicas, "models": {}}
+    figure, axes = plt.subplots(len(models), 3, figsize=(17, 4.4 * len(models)), squeeze=False)
+    numbers = {"source": str(args.data), "settings": result["settings"], "models": {}}
     for row, (model, entry) in zip(axes, models.items(), strict=True):
         groups = entry["groups"]
-        two = _baseline_group(groups, lambda w: w == 2)
-        many = _baseline_group(groups, lambda w: w > 2)
-        for axis, group in zip(row[:2], (two, many), strict=True):
-            if group is None:
-                axis.set_axis_off()
-                continue
-            _plot_winners(axis, model, group)
-        _plot_tipping(row[2], model, [s for g in groups for s in g.get("prediction", {}).get("tipping", [])])
-        numbers["models"][model] = {"comparison": [_comparison(g) for g in groups], "fits": groups}
-        for group in groups:
-            print(_headline(model, group))
+        rows = [_condition_rows(g) for g in groups]
+        _plot_stop(row[0], model, [r for rs in rows for r in rs["stop"]])
+        _plot_winners(row[1], model, [r for rs in rows for r in rs["winners"]])
+        _plot_critical(row[2], model, [r for rs in rows for r in rs["critical"]])
+        numbers["models"][model] = {"conditions": rows, "fits": groups}
+        for r in rows:
+            for line in r["lines"]:
+                print(f"{model} {line}")
     save(args.out, "llm_fit", numbers, figure)
 
 
-def _baseline_group(groups: list[dict], width) -> dict | None:
-    """The group with the most baseline runs among those whose number of names passes ``width``."""
-    candidates = [g for g in groups if width(len(g["names"])) and g.get("prediction", {}).get("baseline")]
-    return max(candidates, key=lambda g: sum(b["observed"]["runs"] for b in g["prediction"]["baseline"]), default=None)
+def _condition_rows(group: dict) -> dict:
+    """Observed and both fits' predictions of one group, per condition."""
+    label = ",".join(group["names"]) if len(group["names"]) <= 3 else f"W={len(group['names'])}"
+    predictions = group.get("prediction", {})
+    predictions = predictions if "choice_only" in predictions else {"choice_only": predictions}
+    out = {"names": group["names"], "policy": group["policy"], "stop": [], "winners": [], "critical": [], "lines": []}
+    if not predictions.get("choice_only"):
+        return out
+    for i, base in enumerate(predictions["choice_only"]["baseline"]):
+        condition = f"{label} N={base['n_agents']}"
+        entry = {"condition": condition, "observed": base["observed"]["stop_rounds"]}
+        shares = {"condition": condition, "names": group["names"], "observed": base["observed"]}
+        for fit, _, _ in FITS:
+            if fit in predictions:
+                predicted = predictions[fit]["baseline"][i]["predicted"]
+                entry[fit] = predicted["stop_rounds"]
+                shares[fit] = predicted
+        out["stop"].append(entry)
+        if len(group["names"]) == 2:
+            out["winners"].append(shares)
+        fits = ", ".join(f"{fit} {entry[fit]['mean']:.2f}" for fit, _, _ in FITS if fit in entry)
+        out["lines"].append(f"{condition}: stop rounds observed {entry['observed']['mean']:.2f}, {fits}")
+    for i, series in enumerate(predictions["choice_only"]["tipping"]):
+        condition = f"{label} N={series['n_agents']} {series['incumbent']}->{series['pushed']}"
+        entry = {"condition": condition, "n_agents": series["n_agents"], "observed": series["observed"]["critical_k"]}
+        for fit, _, _ in FITS:
+            if fit in predictions:
+                predicted = predictions[fit]["tipping"][i]["predicted"]
+                entry[fit] = {"k": predicted["critical_k"], "interval": predicted["critical_k_interval"]}
+        out["critical"].append(entry)
+        fits = ", ".join(f"{fit} {entry[fit]['k']}" for fit, _, _ in FITS if fit in entry)
+        out["lines"].append(f"{condition}: critical k observed {entry['observed']}, {fits}")
+    return out
 
 
-def _plot_winners(axis, model: str, group: dict) -> None:
-    base = max(group["prediction"]["baseline"], key=lambda b: b["observed"]["runs"])
-    names = group["names"]
-    runs = base["observed"]["runs"]
-    observed = np.array([base["observed"]["winners"][n] for n in names]) / runs
-    predicted = np.array([base["predicted"]["winner_share"][n] for n in names])
-    x = np.arange(len(names))
-    error = np.sqrt(np.maximum(predicted * (1 - predicted), 1e-12) / runs)  # sampling sd of the observed shares
-    axis.bar(x - 0.2, observed, 0.4, label=f"LLM ({runs} runs)")
-    axis.bar(x + 0.2, predicted, 0.4, yerr=2 * error, capsize=2, label="fitted agent (±2 sd of the LLM sample)")
-    axis.set_xticks(x, names)
-    axis.set(ylabel="share of runs won", title=f"{model}: winners, W={len(names)}, N={base['n_agents']}")
-    axis.legend(fontsize=8)
+def _errors(value, interval):
+    if interval is None or value is None:
+        return None
+    return [[max(value - interval[0], 0)], [max(interval[1] - value, 0)]]
 
 
-def _plot_tipping(axis, model: str, series_list: list[dict]) -> None:
-    for index, series in enumerate(series_list):
-        color = f"C{index}"
-        n = series["n_agents"]
-        label = f"N={n} {series['incumbent']} -> {series['pushed']}"
-        predicted = series["predicted"]["last_rounds_share"]
-        ks = sorted(int(k) for k in predicted)
-        axis.plot(np.array(ks) / n, [np.mean(predicted[str(k)]) for k in ks], "-", color=color, label=label)
-        observed = series["observed"]
-        for k, share in observed["last_rounds_share"].items():
-            filled = observed["flipped"][k]
-            axis.plot(int(k) / n, np.mean(share), "o", color=color, mfc=color if filled else "none")
-    axis.axhline(0.95, color="k", lw=0.8, ls="--")
-    axis.set(
-        xlabel="committed fraction k/N",
-        ylabel="pushed name's share, last 3 rounds",
-        title=f"{model}: tipping (markers LLM, lines fitted agent)",
-        ylim=(-0.02, 1.02),
-    )
-    if series_list:
-        axis.legend(fontsize=7)
+def _plot_stop(axis, model: str, rows: list[dict]) -> None:
+    x = np.arange(len(rows))
+    for i, row in enumerate(rows):
+        observed = row["observed"]
+        axis.bar(i - 0.27, observed["mean"], 0.27, color="0.3", yerr=_errors(observed["mean"], observed["interval"]))
+        for j, (fit, color, _) in enumerate(FITS):
+            if fit in row and row[fit]["mean"] is not None:
+                value = row[fit]["mean"]
+                axis.bar(i + 0.27 * j, value, 0.27, color=color, yerr=_errors(value, row[fit].get("interval")))
+    axis.set_xticks(x, [r["condition"] for r in rows], rotation=20, fontsize=8)
+    title = f"{model}: stop time (grey LLM, blue choice fit, orange collective)"
+    axis.set(ylabel="mean stop time (rounds)", title=title)
 
 
-def _comparison(group: dict) -> dict:
-    """The headline numbers of one group: fitted parameters, held-out scores, winners, stop times, critical k."""
-    prediction = group.get("prediction", {})
-    return {
-        "names": group["names"],
-        "n_choices": group["n_choices"],
-        "parameters": group["parameters"],
-        "log_likelihood_per_choice": group["log_likelihood_per_choice"],
-        "baseline": [
-            {
-                "n_agents": b["n_agents"],
-                "runs": b["observed"]["runs"],
-                "winners_observed": b["observed"]["winners"],
-                "winner_share_predicted": b["predicted"]["winner_share"],
-                "stop_rounds_observed": b["observed"]["stop_rounds"],
-                "stop_rounds_predicted": b["predicted"]["stop_rounds"],
-            }
-            for b in prediction.get("baseline", [])
-        ],
-        "critical_k": [
-            {
-                "n_agents": s["n_agents"],
-                "incumbent": s["incumbent"],
-                "pushed": s["pushed"],
-                "observed": s["observed"]["critical_k"],
-                "predicted": s["predicted"]["critical_k"],
-            }
-            for s in prediction.get("tipping", [])
-        ],
-    }
+def _plot_winners(axis, model: str, rows: list[dict]) -> None:
+    ticks = []
+    for i, row in enumerate(rows):
+        name = row["names"][1]
+        observed = row["observed"]["winner_share"][name]
+        interval = row["observed"]["winner_interval"][name]
+        axis.bar(i - 0.27, observed, 0.27, color="0.3", yerr=_errors(observed, interval))
+        for j, (fit, color, _) in enumerate(FITS):
+            if fit in row:
+                value = row[fit]["winner_share"][name]
+                axis.bar(i + 0.27 * j, value, 0.27, color=color, yerr=_errors(value, row[fit]["winner_interval"][name]))
+        ticks.append(f"{row['condition']}: {name}")
+    axis.set_xticks(np.arange(len(rows)), ticks, rotation=20, fontsize=8)
+    axis.set(ylabel="share of runs won", ylim=(0, 1.05), title=f"{model}: collective bias, W=2")
 
 
-def _headline(model: str, group: dict) -> str:
-    scores = group["log_likelihood_per_choice"]
-    held_out = ", ".join(f"{name} {score['held_out']:.4f}" for name, score in scores.items())
-    lines = [f"{model} {','.join(group['names'])}: held-out LL/choice {held_out}"]
-    for b in group.get("prediction", {}).get("baseline", []):
-        lines.append(
-            f"  N={b['n_agents']} stop rounds observed {b['observed']['stop_rounds']['mean']:.1f}, predicted "
-            f"{b['predicted']['stop_rounds']['mean'] or float('nan'):.1f}; winners observed {b['observed']['winners']}"
-        )
-    for s in group.get("prediction", {}).get("tipping", []):
-        lines.append(
-            f"  N={s['n_agents']} {s['incumbent']} -> {s['pushed']}: critical k observed {s['observed']['critical_k']},"
-            f" predicted {s['predicted']['critical_k']}"
-        )
-    return "\n".join(lines)
+def _plot_critical(axis, model: str, rows: list[dict]) -> None:
+    for i, row in enumerate(rows):
+        if row["observed"] is not None:
+            axis.bar(i - 0.27, row["observed"], 0.27, color="0.3")
+        for j, (fit, color, _) in enumerate(FITS):
+            if fit in row and row[fit]["k"] is not None:
+                value = row[fit]["k"]
+                axis.bar(i + 0.27 * j, value, 0.27, color=color, yerr=_errors(value, row[fit]["interval"]))
+    axis.set_xticks(np.arange(len(rows)), [r["condition"] for r in rows], rotation=20, fontsize=8)
+    axis.set(ylabel="critical mass k", title=f"{model}: critical mass (paper's criterion)")
 
 
 if __name__ == "__main__":

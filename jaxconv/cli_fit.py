@@ -54,6 +54,9 @@ def add_parser(commands) -> None:
     fit.add_argument("--draws", type=int, default=DEFAULTS["draws"], help="parameter draws for predictions (1: none)")
     fit.add_argument("--collective-steps", type=int, default=DEFAULTS["collective_steps"], help="Adam steps")
     fit.add_argument("--weight", type=float, default=DEFAULTS["weight"], help="weight of the collective targets")
+    fit.add_argument(
+        "--transfer", action="store_true", help="also predict the model's other name sets (e.g. fit W=2, predict W=10)"
+    )
     fit.add_argument("--progress", action="store_true", help="progress on stderr (default: on a terminal)")
     fit.add_argument("--bootstrap", type=int, default=DEFAULTS["bootstrap"], help="resamples of the runs (0: none)")
     fit.add_argument(
@@ -89,6 +92,7 @@ def run(args) -> dict:
         collective_steps=args.collective_steps,
         weight=args.weight,
         progress=args.progress or None,
+        transfer=args.transfer,
     )
 
 
@@ -149,6 +153,7 @@ def fit_path(
     collective_steps: int = DEFAULTS["collective_steps"],
     weight: float = DEFAULTS["weight"],
     progress: bool | None = False,
+    transfer: bool = False,
 ) -> dict:
     """Fit and predict every (model, names, H) group of the game files in ``path`` (module docstring)."""
     import jax
@@ -200,6 +205,7 @@ def fit_path(
             "draws": draws,
             "collective_steps": collective_steps,
             "weight": weight,
+            "transfer": transfer,
         },
         "models": {},
         "skipped": [{"file": s.file, "run": s.run, "reason": s.reason} for s in collection.skipped],
@@ -246,6 +252,22 @@ def fit_path(
                     group["prediction"][which] = _predict(
                         fitted, raw, data, in_group, replicas, draws, sub, seed, report
                     )
+                if transfer:
+                    group["transfer"] = {}
+                    for (other_set, other_memory), other_files in name_groups(tidy).items():
+                        if other_set == name_set or other_memory != memory:
+                            continue
+                        other_names = tuple(tidy.names[other_files[0]])
+                        other_logs = [log for log in logs if log.name in {tidy.files[f] for f in other_files}]
+                        entry = {}
+                        for which, raw in fits.items():
+                            key, sub = jax.random.split(key)
+                            prefix = f"{label} {which} -> {','.join(other_names)}"
+                            report = lambda t, p=prefix: say(f"{p}: {t}")  # noqa: E731
+                            entry[which] = _predict(
+                                fitted, raw, data, other_logs, replicas, draws, sub, seed, report, other_names
+                            )
+                        group["transfer"][",".join(other_names)] = entry
                 if not collective:  # the historical layout: the choice-only prediction in place
                     group["prediction"] = group["prediction"]["choice_only"]
             groups.append(group)
@@ -293,7 +315,7 @@ def _collective(fitted, data, logs, key, steps, weight, say, label, train):
     return report, result.raw
 
 
-def _predict(fitted, raw, data, logs, replicas, draws, key, seed, say):
+def _predict(fitted, raw, data, logs, replicas, draws, key, seed, say, names=None):
     """Predictions of the fitted family at ``raw``, integrated over ``draws`` parameter draws: the bootstrap
     resamples when there are any (shifted by ``raw`` - the choice-only estimate, for the collective fit), else the
     Laplace approximation at the choice-only estimate, centred at ``raw``; with the targets."""
@@ -314,10 +336,31 @@ def _predict(fitted, raw, data, logs, replicas, draws, key, seed, say):
         parameter_draws = laplace_draws(family, data, fitted.raw, draws, seed, center=raw)
         source = f"estimate and {draws - 1} Laplace draws"
     policies = [family.policy(r) for r in parameter_draws]
-    prediction = compare(policies, logs, data.names, data.memory, data.payoffs, replicas, key, progress=say)
+    names = data.names if names is None else tuple(names)
+    if names != tuple(data.names):
+        policies = [_retarget(p, data.names, names) for p in policies]
+        new = sorted(set(names) - set(data.names))
+        source += f"; per-name biases carried over for the names in both sets, 0 for {new}"
+    prediction = compare(policies, logs, names, data.memory, data.payoffs, replicas, key, progress=say)
     prediction["parameter_draws"] = source
     prediction["targets"] = targets_met(prediction)
     return prediction
+
+
+def _retarget(policy, fitted_names, names):
+    """``policy`` with its per-name parameters (bias, first_bias) moved to ``names``: the fitted value for a name in
+    both lists, 0 for a new one, then centred."""
+    import equinox as eqx
+    import jax.numpy as jnp
+
+    def moved(values):
+        out = jnp.array([values[fitted_names.index(n)] if n in fitted_names else 0.0 for n in names])
+        return out - out.mean()
+
+    policy = eqx.tree_at(lambda p: p.bias, policy, moved(policy.bias))
+    if getattr(policy, "first_bias", None) is not None:
+        policy = eqx.tree_at(lambda p: p.first_bias, policy, moved(policy.first_bias))
+    return policy
 
 
 def text(result: dict) -> str:
@@ -335,20 +378,41 @@ def text(result: dict) -> str:
                 lines += [f"  {name}{f'[{label}]' if label else ''} = {_estimate(stats)}" for label, stats in per_name]
             for name, score in group["log_likelihood_per_choice"].items():
                 lines.append(f"  LL/choice {name}: train {score['train']:.4f}, held-out {score['held_out']:.4f}")
-            prediction = group.get("prediction", {})
-            for base in prediction.get("baseline", []):
-                observed, predicted = base["observed"], base["predicted"]
-                shares = {k: round(v, 3) for k, v in predicted["winner_share"].items()}
-                lines.append(f"  N={base['n_agents']} winners observed {observed['winners']}, predicted {shares}")
-                lines.append(
-                    f"  N={base['n_agents']} mean stop rounds observed {observed['stop_rounds']['mean']}, "
-                    f"predicted {predicted['stop_rounds']['mean']}"
-                )
-            for series in prediction.get("tipping", []):
-                lines.append(
-                    f"  N={series['n_agents']} {series['incumbent']} -> {series['pushed']}: critical k observed "
-                    f"{series['observed']['critical_k']}, predicted {series['predicted']['critical_k']}"
-                )
+            predictions = group.get("prediction", {})
+            predictions = predictions if "choice_only" in predictions else {"choice_only": predictions}
+            if "collective_fit" in group:
+                fit = group["collective_fit"]
+                if fit["fitted"]:
+                    ll = fit["log_likelihood_per_choice"]
+                    lines.append(f"  collective fit: LL/choice {ll['choice_only']:.5f} -> {ll['collective']:.5f}")
+                else:
+                    lines.append(f"  collective fit: not fitted, because {fit['reason']}")
+            for which, prediction in predictions.items():
+                for base in prediction.get("baseline", []):
+                    observed, predicted = base["observed"], base["predicted"]
+                    shares = {k: round(v, 3) for k, v in predicted["winner_share"].items()}
+                    lines.append(
+                        f"  [{which}] N={base['n_agents']} winners observed {observed['winners']}, predicted {shares}"
+                    )
+                    lines.append(
+                        f"  [{which}] N={base['n_agents']} mean stop rounds observed "
+                        f"{observed['stop_rounds']['mean']:.2f}, predicted {predicted['stop_rounds']['mean']} "
+                        f"(95% over draws {predicted['stop_rounds'].get('interval')})"
+                    )
+                for series in prediction.get("tipping", []):
+                    lines.append(
+                        f"  [{which}] N={series['n_agents']} {series['incumbent']} -> {series['pushed']}: critical k "
+                        f"observed {series['observed']['critical_k']}, predicted {series['predicted']['critical_k']}"
+                    )
+                for target in prediction.get("targets", []):
+                    met = [k for k in ("stop_met", "winner_met", "critical_met") if k in target]
+                    lines.append(
+                        f"  [{which}] target {target['condition']}: " + ", ".join(f"{k} {target[k]}" for k in met)
+                    )
+                for miss in prediction.get("not_predicted", []):
+                    lines.append(
+                        f"  [{which}] not predicted: {miss.get('file') or miss.get('series')}: {miss['reason']}"
+                    )
     return "\n".join(lines)
 
 

@@ -221,9 +221,35 @@ def test_fit_command(logs_folder):
     assert "bias[M]" in cli_fit.text(result)
 
 
+def test_fit_command_collective_side_by_side(logs_folder, capsys):
+    """``--collective``: both fits' predictions with intervals over parameter draws, the targets and the reasons
+    for what could not be predicted; ``--train baseline`` fits the baseline runs only and predicts the rest."""
+    parser = argparse.ArgumentParser()
+    cli_fit.add_parser(parser.add_subparsers(dest="command"))
+    options = "--names M,Q --bootstrap 2 --draws 3 --replicas 60 --folds 2 --collective --collective-steps 2 --progress"
+    args = parser.parse_args(["fit", str(logs_folder), *options.split(), "--train", "baseline"])
+    result = cli_fit.run(args)
+    json.dumps(result)
+    (group,) = result["models"]["synth"]["groups"]
+    assert group["train"] == "baseline" and group["collective_fit"]["fitted"]
+    assert group["n_runs"] == 150  # the baseline runs only
+    for fit in ("choice_only", "collective"):
+        prediction = group["prediction"][fit]
+        (base,) = prediction["baseline"]
+        assert base["predicted"]["draws"] == 3 and len(base["predicted"]["stop_rounds"]["interval"]) == 2
+        assert base["observed"]["winner_interval"]["M"][0] <= base["observed"]["winner_share"]["M"]
+        (tipping,) = prediction["tipping"]  # predicted although no committed run was fitted
+        assert set(tipping["predicted"]["p_flip"]) == {str(k) for k in range(K + 1)}
+        assert {t["condition"].split()[0] for t in prediction["targets"]} == {"baseline", "critical"}
+        assert isinstance(prediction["not_predicted"], list)
+    assert "collective fit" in capsys.readouterr().err  # progress on stderr
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
+        ({"train": "some"}, "train must be one of"),
+        ({"draws": 0}, "draws must be an integer >= 1, got 0"),
         ({"names": ["Q", "Z"]}, "'Q,Z'"),
         ({"policy": "lookup"}, "'lookup'"),
         ({"replicas": -1}, "-1"),
