@@ -55,6 +55,11 @@ def add_parser(commands) -> None:
     fit.add_argument("--collective-steps", type=int, default=DEFAULTS["collective_steps"], help="Adam steps")
     fit.add_argument("--weight", type=float, default=DEFAULTS["weight"], help="weight of the collective targets")
     fit.add_argument(
+        "--single-prompts",
+        action="store_true",
+        help="add the model's single-prompt answers (bias_test, no_memory_bias_test files) to the choices",
+    )
+    fit.add_argument(
         "--transfer", action="store_true", help="also predict the model's other name sets (e.g. fit W=2, predict W=10)"
     )
     fit.add_argument("--progress", action="store_true", help="progress on stderr (default: on a terminal)")
@@ -93,6 +98,7 @@ def run(args) -> dict:
         weight=args.weight,
         progress=args.progress or None,
         transfer=args.transfer,
+        single_prompts=args.single_prompts,
     )
 
 
@@ -154,6 +160,7 @@ def fit_path(
     weight: float = DEFAULTS["weight"],
     progress: bool | None = False,
     transfer: bool = False,
+    single_prompts: bool = False,
 ) -> dict:
     """Fit and predict every (model, names, H) group of the game files in ``path`` (module docstring)."""
     import jax
@@ -185,10 +192,17 @@ def fit_path(
     games = [log for log in collection.files if log.meta.kind in GAME_KINDS and log.runs]
     if not games:
         raise ValueError(f"no game runs (baseline, committed-minority or evolved files) in {path}")
-    canonical = model_names(log.meta.model or "unknown" for log in games)
+    singles = (
+        [log for log in collection.files if log.single is not None and log.single.answers] if single_prompts else []
+    )
+    canonical = model_names(log.meta.model or "unknown" for log in games + singles)
     models: dict[str, list] = {}
     for log in games:
         models.setdefault(canonical.get(log.meta.model or "unknown", "unknown"), []).append(log)
+    for log in singles:
+        model = canonical.get(log.meta.model or "unknown", "unknown")
+        if model in models:
+            models[model].append(log)
 
     key = jax.random.key(seed)
     out = {
@@ -206,6 +220,7 @@ def fit_path(
             "collective_steps": collective_steps,
             "weight": weight,
             "transfer": transfer,
+            "single_prompts": single_prompts,
         },
         "models": {},
         "skipped": [{"file": s.file, "run": s.run, "reason": s.reason} for s in collection.skipped],

@@ -15,7 +15,8 @@ the last 3N interactions all succeeded, is read exactly; runs not stopped by the
 the winner (the second name held by most agents at the stop). Their gradients are score-function (REINFORCE)
 estimates with a leave-one-out baseline (``jaxconv.relax.surrogate``); the squared error's gradient uses two
 independent batches of replicas, (m_a - o) * grad m_b, so that it is unbiased. With W > 2 names there is no
-winner target, and the per-name biases take no gradient from the outcomes (the choices alone set them).
+winner target, and the per-name biases stay at their choice-only estimates (the stop-time gradient would only add
+noise to them, and the choice likelihood alone would let them drift as the other weights move).
 Optimised by Adam (optax) from the choice-only estimate; the reported estimate is the iterate of the lowest
 (noisy) objective over the last third of the steps. ``weight`` = 1 gives a squared error of one standard error the
 weight of half a run's worth of choices; larger weights trade choice likelihood for collective fit (both are
@@ -44,6 +45,7 @@ STEPS = 60  # Adam steps of a collective fit
 LEARNING_RATE = 0.05
 REPLICAS = 128  # simulated replicas per batch per target (two batches per step)
 WEIGHT = 1.0
+MAX_HORIZON = 200  # rounds; simulated runs not stopped by the horizon count at the horizon
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def targets_of(logs: list[LogFile], names: tuple[str, ...]) -> list[Target]:
             continue
         stops = np.array([stop_time_rounds(run, n) for _, run in runs])
         se = max(stops.std(ddof=1) / np.sqrt(len(stops)), 0.05 * stops.mean())
-        horizon = int(np.clip(np.ceil(max(2.5 * stops.mean(), stops.max() + 5)), 10, 80))
+        horizon = int(np.clip(np.ceil(max(2.5 * stops.mean(), stops.max() + 5)), 10, MAX_HORIZON))
         win = win_se = None
         if len(names) == 2:
             wins = np.array([run_winner(run, n, list(log.names)) == names[1] for log, run in runs], float)
@@ -188,6 +190,8 @@ def fit_collective(
     @eqx.filter_jit
     def step(raw, opt_state, key):
         (value, aux), grad = jax.value_and_grad(objective, has_aux=True)(raw, key)
+        if not has_winner_target:  # the per-name biases stay at the choice-only estimate
+            grad = {k: jnp.zeros_like(v) if k in PER_NAME else v for k, v in grad.items()}
         updates, opt_state = optimizer.update(grad, opt_state, raw)
         return optax.apply_updates(raw, updates), opt_state, value, aux
 

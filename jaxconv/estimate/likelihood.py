@@ -76,9 +76,13 @@ def name_groups(tidy: TidyData) -> dict[tuple[frozenset, int], list[int]]:
     return groups
 
 
-def choice_data(tidy: TidyData, names: list[str] | tuple[str, ...], memory: int | None = None) -> ChoiceData:
+def choice_data(
+    tidy: TidyData, names: list[str] | tuple[str, ...], memory: int | None = None, single_prompts: bool = False
+) -> ChoiceData:
     """The choices of the game files of ``tidy`` whose names are exactly the set ``names`` (and whose H is
-    ``memory``, when given), with name indices in the order of ``names``.
+    ``memory``, when given), with name indices in the order of ``names``. With ``single_prompts``, the answers of
+    the single-prompt files (``bias_test``, ``no_memory_bias_test``) whose names are all among ``names`` and whose
+    memory holds at most H rounds join them, each file as one run (extra evidence on the same policy).
 
     Raises ValueError naming the names when no such file exists, or when the files mix memory sizes or payoffs."""
     names = tuple(names)
@@ -98,6 +102,15 @@ def choice_data(tidy: TidyData, names: list[str] | tuple[str, ...], memory: int 
 
     c = tidy.choices
     keep = np.isin(c["file"], files) & ~c["committed"] & ~c["single_prompt"]
+    if single_prompts:
+        singles = np.unique(c["file"][c["single_prompt"]]).tolist()
+        singles = [
+            f
+            for f in singles
+            if set(tidy.names[f]) <= set(names) and c["memory_len"][c["file"] == f].max(initial=0) <= h
+        ]
+        keep |= np.isin(c["file"], singles) & c["single_prompt"]
+        files = sorted(set(files) | set(singles))
     # name index of each file's names in the order of ``names``; -1 (empty memory slot) stays -1
     width = max(len(tidy.names[f]) for f in files)
     recode = np.full((len(tidy.files), width + 1), -1, dtype=np.int64)
