@@ -10,6 +10,10 @@ vs choice-only fit (blue) vs collective fit (orange), each prediction with its 9
 mean stop time per baseline condition; share of runs won by each name in the W=2 baselines; critical mass k per
 committed-minority series (the paper's flip criterion, :mod:`jaxconv.criteria`; a missing bar: no k flips).
 
+``--cv``: instead, held-out collective outcomes (:func:`jaxconv.estimate.collective.cross_validate`): each
+model's baseline runs of every name set with at least 6 runs dealt to 2 folds, both fits made without a fold and
+scored on its mean stop time and winner share (written to ``llm_fit_cv.json``).
+
 Logs folder: ``--data PATH`` (default ../shared/data/ai-norms beside the repository).
 """
 
@@ -25,11 +29,15 @@ DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ai-norm
 FITS = (("choice_only", "C0", "choice-only fit"), ("collective", "C1", "collective fit"))
 
 
+def _options(parser):
+    parser.add_argument("--data", type=Path, default=DATA, help="folder or zip of logs")
+    parser.add_argument("--cv", action="store_true", help="held-out collective outcomes (2 folds of runs)")
+
+
 def main():
-    args = arguments(
-        __doc__,
-        extra=lambda parser: parser.add_argument("--data", type=Path, default=DATA, help="folder or zip of logs"),
-    )
+    args = arguments(__doc__, extra=_options)
+    if args.cv:
+        return cross_validation(args)
     bootstrap, replicas, steps = (2, 128, 5) if args.quick else (19, 4000, 60)
     result = fit_path(
         args.data,
@@ -56,6 +64,52 @@ def main():
             for line in r["lines"]:
                 print(f"{model} {line}")
     save(args.out, "llm_fit", numbers, figure)
+
+
+def cross_validation(args) -> None:
+    """Both fits without a fold of baseline runs, scored on that fold's collective outcomes."""
+    import json
+
+    import jax
+
+    from jaxconv.data import load_logs
+    from jaxconv.data.summary import model_names
+    from jaxconv.estimate.collective import cross_validate
+    from jaxconv.estimate.fit import FAMILIES
+
+    steps, replicas = (5, 128) if args.quick else (40, 2000)
+    collection = load_logs(args.data)
+    games = [log for log in collection.files if log.meta.kind in ("game", "committed", "evolved") and log.runs]
+    canonical = model_names(log.meta.model for log in games)
+    out = {}
+    for model in sorted(set(canonical.values())):
+        logs = [log for log in games if canonical[log.meta.model] == model]
+        for log in logs:
+            if log.meta.kind != "game" or len(log.runs) < 6 or len(log.names) != 2 or log.meta.memory is None:
+                continue
+            names = tuple(log.names)
+            rows = cross_validate(
+                FAMILIES["softmax+first+unanimity"],
+                [x for x in logs if set(x.names) == set(names)],
+                names,
+                log.meta.memory,
+                jax.random.key(args.seed),
+                steps=steps,
+                replicas=replicas,
+            )
+            out[f"{model} {','.join(names)} N={log.n_agents}"] = rows
+            for row in rows:
+                observed = row["observed"]
+                print(
+                    f"{model} {','.join(names)} fold {row['fold']} ({row['held_out_runs']} held-out runs): stop "
+                    f"{observed['stop_mean']:.2f} observed, {row['choice_only']['stop_mean']:.2f} choice-only, "
+                    f"{row['collective']['stop_mean']:.2f} collective; {names[1]} wins {observed['win_share']:.2f} "
+                    f"observed, {row['choice_only']['win_share']:.2f} choice-only, "
+                    f"{row['collective']['win_share']:.2f} collective"
+                )
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "llm_fit_cv.json").write_text(json.dumps(out, indent=2))
+    print(f"wrote {args.out / 'llm_fit_cv.json'}")
 
 
 def _condition_rows(group: dict) -> dict:

@@ -227,4 +227,60 @@ def fit_collective(
     )
 
 
-__all__ = ["CollectiveFit", "Target", "fit_collective", "simulated_outcomes", "targets_of"]
+def cross_validate(
+    family: Family,
+    logs: list[LogFile],
+    names: tuple[str, ...],
+    memory: int,
+    key,
+    *,
+    folds: int = 2,
+    seed: int = 0,
+    steps: int = STEPS,
+    weight: float = WEIGHT,
+    replicas: int = 2000,
+) -> list[dict]:
+    """Held-out collective outcomes: the baseline runs of ``logs`` (files with exactly the names ``names``) are
+    dealt to ``folds`` folds; for each fold the choice-only and the collective fit use every other run (the
+    committed-minority runs included) and predict the held-out runs' mean stop time and winner share (W = 2),
+    next to what those runs did."""
+    import dataclasses
+
+    from jaxconv.data.tidy import tidy_dataset
+    from jaxconv.estimate.fit import fit_runs
+    from jaxconv.estimate.likelihood import choice_data
+    from jaxconv.estimate.predict import predict_baseline
+
+    rng = np.random.default_rng(seed)
+    baseline = [log for log in logs if log.meta.kind == "game" and log.runs and set(log.names) == set(names)]
+    fold_of = {(log.name, i): f for log in baseline for i, f in enumerate(rng.permutation(len(log.runs)) % folds)}
+    out = []
+    for fold in range(folds):
+
+        def keep(log, held_out, fold=fold):
+            if log not in baseline:
+                return None if held_out else log
+            runs = [r for i, r in enumerate(log.runs) if (fold_of[(log.name, i)] == fold) == held_out]
+            return dataclasses.replace(log, runs=runs) if runs else None
+
+        train = [x for x in (keep(log, False) for log in logs) if x is not None]
+        test = [x for x in (keep(log, True) for log in baseline) if x is not None]
+        data = choice_data(tidy_dataset(train), names, memory)
+        choice_only = fit_runs(family, data, np.ones(data.n_runs))
+        start = jax.tree.map(lambda x: x[0], choice_only.raw)
+        key, sub = jax.random.split(key)
+        collective = fit_collective(family, data, start, targets_of(train, names), sub, steps=steps, weight=weight)
+        for held in targets_of(test, names) if len(test) else []:
+            row = {"fold": fold, "n_agents": held.n_agents, "held_out_runs": held.n_runs, "observed": held.__dict__}
+            for label, policy in (("choice_only", choice_only.policy(0)), ("collective", collective.policy)):
+                key, sub = jax.random.split(key)
+                p = predict_baseline(policy, held.n_agents, len(names), memory, data.payoffs, replicas, sub)
+                row[label] = {
+                    "stop_mean": float(np.nanmean(p["stop_rounds"])),
+                    "win_share": float(p["winners"][1] / replicas) if len(names) == 2 else None,
+                }
+            out.append(row)
+    return out
+
+
+__all__ = ["CollectiveFit", "Target", "cross_validate", "fit_collective", "simulated_outcomes", "targets_of"]
