@@ -102,3 +102,13 @@ def test_collective_fit_recovers_a_first_move_bias_the_choice_fit_averages_away(
     assert bias_after > bias_before + 0.05
     assert abs(share_after - target.win_share) < abs(share_before - target.win_share) / 2
     assert result.log_likelihood < result.log_likelihood_choice_only  # bought with some choice likelihood
+
+
+def test_retarget_carries_shared_names_biases_to_another_name_set():
+    from jaxconv.cli_fit import _retarget
+
+    policy = SoftmaxSurrogate([-0.5, 0.5], first_bias=[0.2, -0.2], partner_weight=1.0)
+    moved = _retarget(policy, ("Q", "M"), ("Q", "M", "X", "Y"))
+    np.testing.assert_allclose(moved.bias, [-0.5, 0.5, 0.0, 0.0])
+    np.testing.assert_allclose(moved.first_bias, [0.2, -0.2, 0.0, 0.0])
+    moved.check(4, MEMORY)
