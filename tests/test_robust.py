@@ -69,7 +69,8 @@ def bounded(code: str, timeout: float = 60, memory_gib: float = 3) -> dict:
     """Run ``code`` in a fresh Python with a time and address-space limit; returns rc, stderr, seconds, peak RSS."""
     wrapper = (
         "import atexit, resource, sys\n"
-        "peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        # VmHWM: this process's own peak (ru_maxrss can report the forking parent's peak after exec)
+        "peak = lambda: [int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
         "atexit.register(lambda: print('PEAK_KB', peak(), file=sys.stderr))\n"
         f"resource.setrlimit(resource.RLIMIT_AS, ({int(memory_gib * 2**30)}, {int(memory_gib * 2**30)}))\n"
         f"{code}\n"
@@ -250,7 +251,7 @@ def test_huge_naming_game_is_refused_before_allocating(monkeypatch):
     monkeypatch.setenv("JAXCONV_MEMORY_LIMIT", str(16 << 30))
     start = time.perf_counter()
     with pytest.raises(ValueError, match=r"not enough memory.*NamingGame: state 4.66 GiB per replica"):
-        ensemble(jax.random.key(0), NamingGame(200_000), 1, 10)
+        ensemble(jax.random.key(0), NamingGame(200_000, inventory="bitsets"), 1, 10)
     assert time.perf_counter() - start < 10
 
 
@@ -276,7 +277,7 @@ def test_replicas_are_chunked_to_fit_and_results_do_not_change(monkeypatch):
     [
         ["simulate", "memory-game", "--replicas", "1000000000"],
         ["simulate", "memory-game", "--rounds", "200000000", "--schedule", "matching"],
-        ["simulate", "naming-game", "--agents", "200000", "--replicas", "1"],
+        ["simulate", "naming-game", "--agents", "200000", "--replicas", "1", "--inventory", "bitsets"],
     ],
 )
 def test_cli_refuses_runs_that_do_not_fit(argv, capsys, monkeypatch):
