@@ -267,11 +267,11 @@ def _evaluation(game):
     raise TypeError(f"no differentiable evaluation for {type(game).__name__}")
 
 
-def _committed(game, chooser, committed_probability, coins):
+def _committed(game, n_agents, chooser, committed_probability, coins):
     """``(N,)`` committed flags or weights, the log-probability of drawing them and their ``Draws`` (one coin per
     agent from ``coins`` ``(N, k)`` uniforms when ``committed_probability`` is given)."""
     if committed_probability is None:
-        committed = jnp.arange(game.n_agents if isinstance(game, MemoryGame) else game.n_population) < game.n_committed
+        committed = jnp.arange(n_agents) < game.n_committed
         return (committed if chooser.hard else committed.astype(jnp.float32)), jnp.float32(0.0), None
     probability = jnp.asarray(committed_probability, jnp.float32)
     draws = jax.vmap(lambda u: chooser.coin(probability, u))(coins)
@@ -299,7 +299,7 @@ class _MemoryEvaluation(NamedTuple):
     def init(self, key, chooser, committed_probability, coins):
         game = self.game
         state = game.init(key)
-        committed, log_prob, draws = _committed(game, chooser, committed_probability, coins)
+        committed, log_prob, draws = _committed(game, self.n_agents, chooser, committed_probability, coins)
         memories = Memory(state.own, state.partner)
         latest = state.own[:, 0]
         if not chooser.hard:
@@ -345,7 +345,7 @@ class _NamingEvaluation(NamedTuple):
         if committed_probability is not None and game.committed_mode != "converted":
             raise ValueError("committed_probability needs committed_mode='converted' (the population size is fixed)")
         inventories = game.init(key).inventories
-        committed, log_prob, draws = _committed(game, chooser, committed_probability, coins)
+        committed, log_prob, draws = _committed(game, self.n_agents, chooser, committed_probability, coins)
         representation = game.inventories(chooser)
         committed_words = representation.only(name_value(game.committed_name, game.vocabulary, chooser.hard))
         if chooser.hard:

@@ -300,13 +300,13 @@ def threshold_sensitivities(
     by_p = np.asarray(by_p, float)
     z = stats.norm.ppf(0.5 + confidence / 2)
     values, errors, intervals = {}, {}, {}
-    for name, leaf in zip(names, jax.tree.leaves(by_theta)):
+    for name, leaf, parameter in zip(names, jax.tree.leaves(by_theta), jax.tree.leaves(parameters)):
         leaf = np.asarray(leaf, float).reshape(n_batches, -1)
         ratio = -leaf.mean(axis=0) / by_p.mean()
         covariance = np.array([np.cov(column, by_p) for column in leaf.T])  # (P, 2, 2) over batches
         variance = covariance[:, 0, 0] + ratio**2 * covariance[:, 1, 1] + 2 * ratio * covariance[:, 0, 1]
         se = np.sqrt(np.maximum(variance, 0.0) / n_batches) / abs(by_p.mean())
-        shape = np.shape(jax.tree.leaves(parameters)[names.index(name)])
+        shape = np.shape(parameter)
         values[name] = ratio.reshape(shape).tolist()
         errors[name] = se.reshape(shape).tolist()
         intervals[name] = np.stack([ratio - z * se, ratio + z * se], axis=-1).reshape(shape + (2,)).tolist()
