@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from _common import arguments, save
 
-from jaxconv.cli_fit import fit_path
+from jaxconv.cli.fit import fit_path
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ai-norms"
 FITS = (("choice_only", "C0", "choice-only fit"), ("collective", "C1", "collective fit"))

@@ -105,7 +105,7 @@ def test_collective_fit_recovers_a_first_move_bias_the_choice_fit_averages_away(
 
 
 def test_retarget_carries_shared_names_biases_to_another_name_set():
-    from jaxconv.cli_fit import _retarget
+    from jaxconv.cli.fit import _retarget
 
     policy = SoftmaxSurrogate([-0.5, 0.5], first_bias=[0.2, -0.2], partner_weight=1.0)
     moved = _retarget(policy, ("Q", "M"), ("Q", "M", "X", "Y"))

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxconv import cli_fit
+from jaxconv.cli import fit as cli_fit
 from jaxconv.data import load_logs, tidy_dataset
 from jaxconv.data.synthetic import dumps, game_file_name, simulate_run
 from jaxconv.estimate import (

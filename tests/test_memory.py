@@ -293,7 +293,7 @@ def test_bad_parameters_name_the_value(kwargs, message):
 
 # ----- command line ----------------------------------------------------------------------------------------------
 def _cli(argv):
-    from jaxconv import cli_memory
+    from jaxconv.cli import memory as cli_memory
 
     parser = argparse.ArgumentParser()
     cli_memory.add_parsers(parser.add_subparsers(dest="game"))
@@ -320,7 +320,7 @@ def test_cli_memory_game_and_best_response():
 def test_cli_graph_parameters_by_name_or_bare_value():
     """A bare ``--graph-param VALUE`` sets the graph's first parameter; the run's seed seeds random graphs."""
     from jaxconv import topology
-    from jaxconv.cli_memory import make_graph
+    from jaxconv.cli.memory import make_graph
 
     for bare, named in ((["4"], ["d=4"]), (["8.5", "seed=2"], ["mean_degree=8.5", "seed=2"])):
         kind = "regular" if bare == ["4"] else "er"

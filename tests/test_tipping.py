@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.optimize import brentq
 
-from jaxconv import cli_tipping
+from jaxconv.cli import tipping as cli_tipping
 from jaxconv.estimate import tipping
 from jaxconv.games.naming import NamingGame
 

@@ -13,7 +13,10 @@ import os
 import sys
 from pathlib import Path
 
-from jaxconv import __version__, cli_fit, cli_memory, cli_tipping
+from jaxconv import __version__
+from jaxconv.cli import fit as cli_fit
+from jaxconv.cli import memory as cli_memory
+from jaxconv.cli import tipping as cli_tipping
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

@@ -63,7 +63,7 @@ def _common_arguments(parser, memory_default: int) -> None:
     parser.add_argument("--memory", type=int, default=memory_default, help=f"H or M (default {memory_default})")
     parser.add_argument("--replicas", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=30, help="population rounds (N interactions each)")
-    from jaxconv.cli import seed
+    from jaxconv.cli.main import seed
 
     parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--graph", default="complete", help=" | ".join(GRAPH_PARAMETERS))

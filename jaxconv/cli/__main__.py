@@ -1,0 +1,5 @@
+import sys
+
+from jaxconv.cli.main import main
+
+sys.exit(main())
