@@ -1,72 +1,94 @@
 """LLM populations vs softmax agents fitted to their choices alone and to their choices and collective outcomes.
 
-For every model found in the logs folder (from the file names; nothing depends on which models), the softmax
-family with the best held-out choice likelihood (optional first-move bias, unanimity bonus, lapse:
-``jaxconv fit --policy auto``) is fitted by maximum likelihood to every game choice given the agent's memory, then
-refitted to the choices plus the collective outcomes of the baseline runs (stop time, winner; ``--collective``,
+For every model found in the logs (from the file names; nothing depends on which models), the softmax family with
+the best held-out choice likelihood (optional first-move bias, unanimity bonus, lapse: ``jaxconv fit --policy
+auto``) is fitted by maximum likelihood to every game choice given the agent's memory, then refitted to the choices
+plus the collective outcomes of the baseline runs (stop time and the share of runs each name wins;
 :mod:`jaxconv.estimate.collective`). Replicas of each fitted agent, over bootstrap parameter draws, play the
-experiment's protocol (:mod:`jaxconv.estimate.predict`). Figure, one row per model, observed (black, 95% interval)
-vs choice-only fit (blue) vs collective fit (orange), each prediction with its 95% interval over parameter draws:
-mean stop time per baseline condition; share of runs won by each name in the W=2 baselines; critical mass k per
-committed-minority series (the paper's flip criterion, :mod:`jaxconv.criteria`; a missing bar: no k flips).
+experiment's protocol (:mod:`jaxconv.estimate.predict`); the whole pipeline is
+:func:`jaxconv.estimate.pipeline.fit_path`.
+
+Figure, one row per model: observed (grey, 95% interval) vs choice-only fit (blue) vs collective fit (orange), each
+prediction with its 95% interval over parameter draws: mean stop time per baseline condition (population rounds);
+share of runs won by the second name in the W=2 baselines; share of runs won by each name in the W>2 baselines;
+critical mass k per committed-minority series (the paper's flip criterion, :mod:`jaxconv.criteria`; a missing
+bar: no k up to the largest observed one flips). The JSON's ``reproduced`` list has one row per observed quantity
+(value in the published logs, ours from the collective fit with its interval, and whether it meets the target of
+issue [collective-fit]: stop time within 15%, winner share inside the observed 95% binomial interval, critical
+mass within one agent).
 
 ``--cv``: instead, held-out collective outcomes (:func:`jaxconv.estimate.collective.cross_validate`): each
-model's baseline runs of every name set with at least 6 runs dealt to 2 folds, both fits made without a fold and
-scored on its mean stop time and winner share (written to ``llm_fit_cv.json``).
+model's baseline runs of every W=2 name set with at least 6 runs dealt to 2 folds, both fits made without a fold
+and scored on its mean stop time and winner share (written to ``llm_fit_cv.json``).
 
-Logs folder: ``--data PATH`` (default ../shared/data/ai-norms beside the repository).
+Logs: ``--data PATH`` (a folder or a zip), else the fetched logs (``jaxconv data fetch``, or ``$JAXCONV_AI_NORMS``).
+``--quick``: the smallest archive's Q,M files, tiny sizes (a smoke run).
 """
 
+import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 from _common import arguments, save
 
-from jaxconv.cli.fit import fit_path
+from jaxconv.data.fetch import logs_path
+from jaxconv.estimate.pipeline import fit_path
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ai-norms"
 FITS = (("choice_only", "C0", "choice-only fit"), ("collective", "C1", "collective fit"))
+SOURCE = "Ashery, Aiello & Baronchelli, Sci. Adv. 11 eadu9368 (2025): published logs"
+WIDTH = 0.27
 
 
 def _options(parser):
-    parser.add_argument("--data", type=Path, default=DATA, help="folder or zip of logs")
+    parser.add_argument("--data", type=Path, default=None, help="folder or zip of logs (default: the fetched logs)")
     parser.add_argument("--cv", action="store_true", help="held-out collective outcomes (2 folds of runs)")
 
 
 def main():
     args = arguments(__doc__, extra=_options)
+    try:
+        data = logs_path(args.data)
+        if not data.exists():
+            raise FileNotFoundError(f"no such file or folder: {data} (run `jaxconv data fetch`)")
+    except FileNotFoundError as error:
+        sys.exit(f"llm_fit: {error}")
     if args.cv:
-        return cross_validation(args)
-    bootstrap, replicas, steps = (2, 128, 5) if args.quick else (19, 4000, 60)
+        return cross_validation(args, data)
+    if args.quick:
+        data = min(data.glob("*.zip"), key=lambda p: p.stat().st_size) if data.is_dir() else data
+        settings = {"names": ["Q", "M"], "policy": "softmax", "bootstrap": 2, "replicas": 64, "folds": 2}
+        settings |= {"draws": 2, "collective_steps": 2}
+    else:
+        settings = {"policy": "auto", "bootstrap": 19, "replicas": 4000, "draws": 20, "collective_steps": 60}
     result = fit_path(
-        args.data,
-        policy="auto",
-        bootstrap=bootstrap,
-        replicas=replicas,
-        draws=bootstrap + 1,
+        data,
         collective=True,
-        collective_steps=steps,
         seed=args.seed,
-        progress=True,
+        progress=lambda text: print(text, file=sys.stderr, flush=True),
+        **settings,
     )
     models = result["models"]
-    figure, axes = plt.subplots(len(models), 3, figsize=(17, 4.4 * len(models)), squeeze=False)
-    numbers = {"source": str(args.data), "settings": result["settings"], "models": {}}
+    numbers = {"source": str(data), "settings": result["settings"], "models": {}, "reproduced": []}
+    figure, axes = plt.subplots(len(models), 4, figsize=(20, 4.6 * len(models)), squeeze=False, layout="constrained")
     for row, (model, entry) in zip(axes, models.items(), strict=True):
-        groups = entry["groups"]
-        rows = [_condition_rows(g) for g in groups]
+        rows = [_condition_rows(g) for g in entry["groups"]]
         _plot_stop(row[0], model, [r for rs in rows for r in rs["stop"]])
-        _plot_winners(row[1], model, [r for rs in rows for r in rs["winners"]])
-        _plot_critical(row[2], model, [r for rs in rows for r in rs["critical"]])
-        numbers["models"][model] = {"conditions": rows, "fits": groups}
+        _plot_winners(row[1], model, [r for rs in rows for r in rs["winners"] if len(r["names"]) == 2])
+        _plot_many_winners(row[2], model, [r for rs in rows for r in rs["winners"] if len(r["names"]) > 2])
+        _plot_critical(row[3], model, [r for rs in rows for r in rs["critical"]])
+        numbers["models"][model] = {"conditions": rows, "fits": entry["groups"]}
+        numbers["reproduced"] += [line for r in rows for line in _reproduced(model, r)]
         for r in rows:
             for line in r["lines"]:
                 print(f"{model} {line}")
+    handles = [plt.Rectangle((0, 0), 1, 1, color="0.45")] + [plt.Rectangle((0, 0), 1, 1, color=c) for _, c, _ in FITS]
+    labels = ["LLM population (observed)"] + [label for _, _, label in FITS]
+    figure.legend(handles, labels, loc="outside upper center", ncol=3, frameon=False)
     save(args.out, "llm_fit", numbers, figure)
 
 
-def cross_validation(args) -> None:
+def cross_validation(args, data: Path) -> None:
     """Both fits without a fold of baseline runs, scored on that fold's collective outcomes."""
     import json
 
@@ -78,7 +100,7 @@ def cross_validation(args) -> None:
     from jaxconv.estimate.fit import FAMILIES
 
     steps, replicas = (5, 128) if args.quick else (40, 2000)
-    collection = load_logs(args.data)
+    collection = load_logs(data)
     games = [log for log in collection.files if log.meta.kind in ("game", "committed", "evolved") and log.runs]
     canonical = model_names(log.meta.model for log in games)
     out = {}
@@ -116,13 +138,12 @@ def _condition_rows(group: dict) -> dict:
     """Observed and both fits' predictions of one group, per condition."""
     label = ",".join(group["names"]) if len(group["names"]) <= 3 else f"W={len(group['names'])}"
     predictions = group.get("prediction", {})
-    predictions = predictions if "choice_only" in predictions else {"choice_only": predictions}
     out = {"names": group["names"], "policy": group["policy"], "stop": [], "winners": [], "critical": [], "lines": []}
     if not predictions.get("choice_only"):
         return out
     for i, base in enumerate(predictions["choice_only"]["baseline"]):
         condition = f"{label} N={base['n_agents']}"
-        entry = {"condition": condition, "observed": base["observed"]["stop_rounds"]}
+        entry = {"condition": condition, "runs": base["observed"]["runs"], "observed": base["observed"]["stop_rounds"]}
         shares = {"condition": condition, "names": group["names"], "observed": base["observed"]}
         for fit, _, _ in FITS:
             if fit in predictions:
@@ -130,10 +151,16 @@ def _condition_rows(group: dict) -> dict:
                 entry[fit] = predicted["stop_rounds"]
                 shares[fit] = predicted
         out["stop"].append(entry)
-        if len(group["names"]) == 2:
-            out["winners"].append(shares)
-        fits = ", ".join(f"{fit} {entry[fit]['mean']:.2f}" for fit, _, _ in FITS if fit in entry)
+        out["winners"].append(shares)
+        fits = ", ".join(f"{fit} {_number(entry[fit]['mean'])}" for fit, _, _ in FITS if fit in entry)
         out["lines"].append(f"{condition}: stop rounds observed {entry['observed']['mean']:.2f}, {fits}")
+        for name in group["names"]:
+            fits = ", ".join(f"{fit} {shares[fit]['winner_share'][name]:.3f}" for fit, _, _ in FITS if fit in shares)
+            observed = base["observed"]
+            out["lines"].append(
+                f"{condition}: {name} wins observed {observed['winner_share'][name]:.3f} "
+                f"{observed['winner_interval'][name]}, {fits}"
+            )
     for i, series in enumerate(predictions["choice_only"]["tipping"]):
         condition = f"{label} N={series['n_agents']} {series['incumbent']}->{series['pushed']}"
         entry = {"condition": condition, "n_agents": series["n_agents"], "observed": series["observed"]["critical_k"]}
@@ -147,52 +174,133 @@ def _condition_rows(group: dict) -> dict:
     return out
 
 
-def _errors(value, interval):
+def _number(value) -> str:
+    return "none" if value is None else f"{value:.2f}"
+
+
+def _reproduced(model: str, rows: dict) -> list[dict]:
+    """Rows of the reproduction report: each observed quantity of the logs next to the collective fit's prediction."""
+    fit = "collective" if any("collective" in r for r in rows["stop"]) else "choice_only"
+    out = []
+    for row in rows["stop"]:
+        observed, predicted = row["observed"]["mean"], row[fit]["mean"]
+        out.append(
+            {
+                "quantity": f"{model} {row['condition']}: mean stop time (population rounds), {fit} fit",
+                "published": round(observed, 3),
+                "source": SOURCE,
+                "ours": None if predicted is None else round(predicted, 3),
+                "uncertainty": row[fit].get("interval"),
+                "agree": predicted is not None and abs(predicted - observed) <= 0.15 * observed,
+            }
+        )
+    for row in rows["winners"]:
+        names = row["names"] if len(row["names"]) > 2 else row["names"][1:]
+        for name in names:
+            observed, (low, high) = row["observed"]["winner_share"][name], row["observed"]["winner_interval"][name]
+            predicted = row[fit]["winner_share"][name]
+            out.append(
+                {
+                    "quantity": f"{model} {row['condition']}: share of runs won by {name}, {fit} fit",
+                    "published": round(observed, 3),
+                    "source": SOURCE,
+                    "ours": round(predicted, 3),
+                    "uncertainty": row[fit]["winner_interval"][name],
+                    "agree": low - 1e-9 <= predicted <= high + 1e-9,
+                }
+            )
+    for row in rows["critical"]:
+        observed, predicted = row["observed"], row[fit]["k"]
+        agree = (observed is None and predicted is None) or (
+            observed is not None and predicted is not None and abs(observed - predicted) <= 1
+        )
+        out.append(
+            {
+                "quantity": f"{model} {row['condition']}: critical mass k (paper's flip criterion), {fit} fit",
+                "published": observed,
+                "source": SOURCE,
+                "ours": predicted,
+                "uncertainty": row[fit]["interval"],
+                "agree": agree,
+            }
+        )
+    return out
+
+
+def _errors(value, interval, low=-np.inf, high=np.inf):
+    """Error bar lengths ``[[below], [above]]`` of ``interval`` around ``value``, the interval clipped to
+    ``[low, high]`` (so that a share's bar never goes below 0 or above 1)."""
     if interval is None or value is None:
         return None
-    return [[max(value - interval[0], 0)], [max(interval[1] - value, 0)]]
+    bottom, top = max(interval[0], low), min(interval[1], high)
+    return [[max(value - bottom, 0)], [max(top - value, 0)]]
+
+
+def _bars(axis, i, observed, observed_interval, fits: list, bounds=(-np.inf, np.inf)):
+    """Three bars at x = i: observed (grey) and the two fits, each with its clipped interval."""
+    if observed is not None:
+        axis.bar(i - WIDTH, observed, WIDTH, color="0.45", yerr=_errors(observed, observed_interval, *bounds))
+    for j, (value, interval) in enumerate(fits):
+        if value is not None:
+            color = FITS[j][1]
+            axis.bar(i + WIDTH * j, value, WIDTH, color=color, yerr=_errors(value, interval, *bounds), capsize=2)
+
+
+def _empty(axis, text: str) -> None:
+    axis.text(0.5, 0.5, text, ha="center", va="center", transform=axis.transAxes, color="0.4")
+    axis.set_xticks([])
+    axis.set_yticks([])
 
 
 def _plot_stop(axis, model: str, rows: list[dict]) -> None:
-    x = np.arange(len(rows))
     for i, row in enumerate(rows):
         observed = row["observed"]
-        axis.bar(i - 0.27, observed["mean"], 0.27, color="0.3", yerr=_errors(observed["mean"], observed["interval"]))
-        for j, (fit, color, _) in enumerate(FITS):
-            if fit in row and row[fit]["mean"] is not None:
-                value = row[fit]["mean"]
-                axis.bar(i + 0.27 * j, value, 0.27, color=color, yerr=_errors(value, row[fit].get("interval")))
-    axis.set_xticks(x, [r["condition"] for r in rows], rotation=20, fontsize=8)
-    title = f"{model}: stop time (grey LLM, blue choice fit, orange collective)"
-    axis.set(ylabel="mean stop time (rounds)", title=title)
+        fits = [(row[f]["mean"], row[f].get("interval")) if f in row else (None, None) for f, _, _ in FITS]
+        _bars(axis, i, observed["mean"], observed["interval"], fits, (0, np.inf))
+    axis.set_xticks(np.arange(len(rows)), [r["condition"] for r in rows], rotation=25, ha="right", fontsize=8)
+    axis.set(ylabel="mean stop time (population rounds)", title=f"{model}: stop time")
 
 
 def _plot_winners(axis, model: str, rows: list[dict]) -> None:
-    ticks = []
+    if not rows:
+        return _empty(axis, "no W=2 baseline")
     for i, row in enumerate(rows):
         name = row["names"][1]
-        observed = row["observed"]["winner_share"][name]
-        interval = row["observed"]["winner_interval"][name]
-        axis.bar(i - 0.27, observed, 0.27, color="0.3", yerr=_errors(observed, interval))
-        for j, (fit, color, _) in enumerate(FITS):
-            if fit in row:
-                value = row[fit]["winner_share"][name]
-                axis.bar(i + 0.27 * j, value, 0.27, color=color, yerr=_errors(value, row[fit]["winner_interval"][name]))
-        ticks.append(f"{row['condition']}: {name}")
-    axis.set_xticks(np.arange(len(rows)), ticks, rotation=20, fontsize=8)
+        observed = row["observed"]
+        fits = [
+            (row[f]["winner_share"][name], row[f]["winner_interval"][name]) if f in row else (None, None)
+            for f, _, _ in FITS
+        ]
+        _bars(axis, i, observed["winner_share"][name], observed["winner_interval"][name], fits, (0, 1))
+    ticks = [f"{r['condition']}: {r['names'][1]}" for r in rows]
+    axis.set_xticks(np.arange(len(rows)), ticks, rotation=25, ha="right", fontsize=8)
     axis.set(ylabel="share of runs won", ylim=(0, 1.05), title=f"{model}: collective bias, W=2")
 
 
+def _plot_many_winners(axis, model: str, rows: list[dict]) -> None:
+    if not rows:
+        return _empty(axis, "no W>2 baseline")
+    row = max(rows, key=lambda r: r["observed"]["runs"])  # the largest W>2 baseline
+    names = row["names"]
+    for i, name in enumerate(names):
+        fits = [
+            (row[f]["winner_share"][name], row[f]["winner_interval"][name]) if f in row else (None, None)
+            for f, _, _ in FITS
+        ]
+        observed = row["observed"]
+        _bars(axis, i, observed["winner_share"][name], observed["winner_interval"][name], fits, (0, 1))
+    axis.set_xticks(np.arange(len(names)), names)
+    axis.set(xlabel="name", ylabel="share of runs won", ylim=(0, 1.05), title=f"{model}: winners, {row['condition']}")
+
+
 def _plot_critical(axis, model: str, rows: list[dict]) -> None:
+    if not rows:
+        return _empty(axis, "no committed-minority series")
     for i, row in enumerate(rows):
-        if row["observed"] is not None:
-            axis.bar(i - 0.27, row["observed"], 0.27, color="0.3")
-        for j, (fit, color, _) in enumerate(FITS):
-            if fit in row and row[fit]["k"] is not None:
-                value = row[fit]["k"]
-                axis.bar(i + 0.27 * j, value, 0.27, color=color, yerr=_errors(value, row[fit]["interval"]))
-    axis.set_xticks(np.arange(len(rows)), [r["condition"] for r in rows], rotation=20, fontsize=8)
-    axis.set(ylabel="critical mass k", title=f"{model}: critical mass (paper's criterion)")
+        fits = [(row[f]["k"], row[f]["interval"]) if f in row else (None, None) for f, _, _ in FITS]
+        _bars(axis, i, row["observed"], None, fits, (0, np.inf))
+    axis.set_xticks(np.arange(len(rows)), [r["condition"] for r in rows], rotation=25, ha="right", fontsize=8)
+    axis.set(ylabel="critical mass k (agents)", title=f"{model}: critical mass (paper's criterion)")
 
 
 if __name__ == "__main__":

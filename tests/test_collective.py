@@ -105,10 +105,10 @@ def test_collective_fit_recovers_a_first_move_bias_the_choice_fit_averages_away(
 
 
 def test_retarget_carries_shared_names_biases_to_another_name_set():
-    from jaxconv.cli.fit import _retarget
+    from jaxconv.estimate.pipeline import retarget
 
     policy = SoftmaxSurrogate([-0.5, 0.5], first_bias=[0.2, -0.2], partner_weight=1.0)
-    moved = _retarget(policy, ("Q", "M"), ("Q", "M", "X", "Y"))
+    moved = retarget(policy, ("Q", "M"), ("Q", "M", "X", "Y"))
     np.testing.assert_allclose(moved.bias, [-0.5, 0.5, 0.0, 0.0])
     np.testing.assert_allclose(moved.first_bias, [0.2, -0.2, 0.0, 0.0])
     moved.check(4, MEMORY)

@@ -23,6 +23,7 @@ from jaxconv.estimate import (
     predict_baseline,
 )
 from jaxconv.estimate.fit import SOFTMAX
+from jaxconv.estimate.pipeline import fit_path
 from jaxconv.policies import SoftmaxSurrogate
 from tests.reference_memory import policy_probabilities
 from tests.stats import assert_means_agree, assert_proportion
@@ -259,7 +260,7 @@ def test_fit_command_collective_side_by_side(logs_folder, capsys):
 )
 def test_fit_errors_name_the_bad_value(logs_folder, options, message):
     with pytest.raises(ValueError, match=message):
-        cli_fit.fit_path(logs_folder, **({"bootstrap": 0, "replicas": 0} | options))
+        fit_path(logs_folder, **({"bootstrap": 0, "replicas": 0} | options))
 
 
 def test_parse_names():
@@ -271,9 +272,23 @@ def test_parse_names():
 
 @pytest.mark.data
 def test_real_logs_fit(ai_norms_dir):
-    result = cli_fit.fit_path(ai_norms_dir / "claude_data.zip", names=["Q", "M"], bootstrap=2, replicas=0)
+    result = fit_path(ai_norms_dir / "claude_data.zip", names=["Q", "M"], bootstrap=2, replicas=0)
     (group,) = result["models"]["claude"]["groups"]
     assert group["n_runs"] > 100 and group["names"] == ["Q", "M"]
     scores = group["log_likelihood_per_choice"]
     assert scores["softmax"]["held_out"] > scores["best-response"]["held_out"] > scores["uniform"]["held_out"]
     assert result["models"]["claude"]["tidy_mismatches"] == 0
+
+
+def test_library_and_experiment_never_import_the_cli():
+    """Layering: the estimation modules and experiments/llm_fit.py do not import ``jaxconv.cli``."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    files = [*sorted((root / "jaxconv" / "estimate").glob("*.py")), root / "experiments" / "llm_fit.py"]
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            modules += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(m.startswith("jaxconv.cli") for m in modules), f"{path.name} imports {modules}"
