@@ -16,7 +16,11 @@ from pathlib import Path
 from jaxconv import __version__
 from jaxconv.cli import fit as cli_fit
 from jaxconv.cli import memory as cli_memory
+from jaxconv.cli import naming as cli_naming
+from jaxconv.cli import options
+from jaxconv.cli import sweep as cli_sweep
 from jaxconv.cli import tipping as cli_tipping
+from jaxconv.cli.options import seed  # noqa: F401 (the --seed type, imported from here by jaxconv.cli.fit)
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -58,26 +62,6 @@ def _fail(message: str) -> int:
     return 2
 
 
-def seed(text: str) -> int:
-    """argparse type of ``--seed``: an integer in [-2**63, 2**63) (what a JAX key holds)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text[:40]!r}") from None
-    if not -(2**63) <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"seed must be in [-2**63, 2**63), got {text[:40]}")
-    return value
-
-
-def _vocabulary(text: str):
-    if text == "open":
-        return "open"
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'open' or a number of names, got {text!r}") from None
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="jaxconv",
@@ -90,30 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     simulate = commands.add_parser("simulate", help="run an ensemble of a game")
     games = simulate.add_subparsers(dest="game", required=True, parser_class=_Parser)
-    naming = games.add_parser("naming-game", help="the naming game family (Baronchelli et al. 2006)")
-    naming.add_argument("--agents", type=int, default=100, help="N, uncommitted agents (default 100)")
-    naming.add_argument("--replicas", type=int, default=256, help="independent runs")
-    naming.add_argument(
-        "--steps", type=int, default=20_000, help="interactions per replica (rounded up to whole rounds)"
-    )
-    naming.add_argument("--seed", type=seed, default=0, help="random seed")
-    naming.add_argument("--vocabulary", type=_vocabulary, default="open", help="'open' or a pool of W names")
-    naming.add_argument("--empty-speaker", default="keeps", help="keeps | forgets (finite pool only)")
-    naming.add_argument("--beta", type=float, default=1.0, help="probability that a success collapses inventories")
-    naming.add_argument("--committed", type=int, default=0, help="K committed agents")
-    naming.add_argument("--committed-mode", default="added", help="added | converted")
-    naming.add_argument("--initial", default="empty", help="empty | prepared (uncommitted agents hold name 0)")
-    naming.add_argument("--schedule", default="pairs", help="pairs | matching")
-    naming.add_argument(
-        "--until-consensus", action="store_true", help="stop each replica at consensus (--steps is then the maximum)"
-    )
-    naming.add_argument(
-        "--inventory", default="auto", help="auto | bitsets | slots (K word ids per agent, for large N)"
-    )
-    naming.add_argument("--capacity", type=int, default=None, help="initial word slots per agent (default from N)")
-    _add_device_arguments(naming)
-    naming.add_argument("--json", action="store_true", help="print one JSON object")
+    cli_naming.add_parser(games)
     cli_memory.add_parsers(games)
+    cli_sweep.add_parser(commands)
 
     data = commands.add_parser("data", help="LLM experiment logs: fetch the published ones, summarize")
     data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
@@ -139,8 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     _optional_path(commands.choices["fit"])
     cli_tipping.add_parser(commands)
     for command in _leaf_parsers(parser):
-        if "--json" in command._option_string_actions:
-            command.add_argument("--out", metavar="FILE", help="also write the JSON object to FILE")
+        if "--json" in command._option_string_actions and "--out" not in command._option_string_actions:
+            options.add_out(command)
     return parser
 
 
@@ -176,35 +139,16 @@ def main(argv: list[str] | None = None) -> int:
     as_json = getattr(args, "json", False)
     try:
         if out_file is not None:
-            _check_writable(out_file)
-        if args.command == "simulate" and args.game == "naming-game":
-            result = _simulate_naming_game(args)
-        elif args.command in ("simulate", "fit"):
-            if args.command == "fit":
-                from jaxconv.data.fetch import logs_path
-
-                args.path = str(logs_path(args.path))
-            from jaxconv.devices import use_cpu_cores
-
-            use_cpu_cores()
-            result = (cli_memory if args.command == "simulate" else cli_fit).run(args)
-        elif args.command == "tipping":
-            result = cli_tipping.run(args)
-        elif args.data_command == "fetch":
-            result = _fetch(args, progress=not as_json and sys.stderr.isatty())
-        else:
-            from jaxconv.data.fetch import logs_path
-            from jaxconv.data.summary import summarize_path
-
-            result = summarize_path(logs_path(args.path))
+            options.check_writable(out_file)
+        result = options.stamp(_run(args, as_json), args)
         if out_file is not None:
             _write_json(result, out_file)
     except (ValueError, OSError, OverflowError, MemoryError) as error:  # OSError includes FileNotFoundError
         return _fail((str(error).splitlines() or [type(error).__name__])[0][:500])
     if as_json:
         print(json.dumps(result))
-    elif args.command in ("fit", "tipping"):
-        print((cli_fit if args.command == "fit" else cli_tipping).text(result))
+    elif args.command in ("fit", "tipping", "sweep"):
+        print({"fit": cli_fit, "tipping": cli_tipping, "sweep": cli_sweep}[args.command].text(result))
     elif args.command == "data" and args.data_command == "summary":
         from jaxconv.data.summary import summary_text
 
@@ -212,19 +156,31 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "data":
         print(_fetch_text(result))
     else:
-        _print(result, False)
+        _print(result)
     return 0
 
 
-def _check_writable(path: str) -> None:
-    """Fail before a long run when ``--out`` cannot be written."""
-    folder = Path(path).expanduser().resolve().parent
-    if Path(path).is_dir():
-        raise IsADirectoryError(f"--out {path} is a folder")
-    if not folder.is_dir():
-        raise FileNotFoundError(f"--out {path}: no such folder {folder}")
-    if not os.access(folder, os.W_OK):
-        raise PermissionError(f"--out {path}: folder {folder} is not writable")
+def _run(args, as_json: bool) -> dict:
+    """The result of the command of ``args`` (one JSON-ready dict)."""
+    if args.command == "simulate":
+        return (cli_naming if args.game == "naming-game" else cli_memory).run(args)
+    if args.command == "sweep":
+        return cli_sweep.run(args)
+    if args.command == "fit":
+        from jaxconv.data.fetch import logs_path
+        from jaxconv.devices import use_cpu_cores
+
+        args.path = str(logs_path(args.path))
+        use_cpu_cores()
+        return cli_fit.run(args)
+    if args.command == "tipping":
+        return cli_tipping.run(args)
+    if args.data_command == "fetch":
+        return _fetch(args, progress=not as_json and sys.stderr.isatty())
+    from jaxconv.data.fetch import logs_path
+    from jaxconv.data.summary import summarize_path
+
+    return summarize_path(logs_path(args.path))
 
 
 def _write_json(result: dict, path: str) -> None:
@@ -259,115 +215,12 @@ def _fetch_text(result: dict) -> str:
     return "\n".join([*lines, f"in {result['directory']}"])
 
 
-def _add_device_arguments(parser) -> None:
-    """--devices and the multi-process settings (jaxconv.devices.configure)."""
-    parser.add_argument("--devices", type=int, default=None, help="CPU devices (default: XLA_FLAGS, else one per core)")
-    parser.add_argument("--coordinator", default=None, help="HOST:PORT of process 0 (several processes)")
-    parser.add_argument("--num-processes", type=int, default=None, help="number of processes")
-    parser.add_argument("--process-id", type=int, default=None, help="this process, 0 .. num-processes - 1")
-    parser.add_argument("--cluster", action="store_true", help="detect the processes (SLURM, MPI, ...) as JAX does")
-
-
-def _simulate_naming_game(args) -> dict:
-    from jaxconv.devices import configure
-
-    used = configure(
-        args.devices,
-        coordinator=args.coordinator,
-        n_processes=args.num_processes,
-        process_id=args.process_id,
-        cluster=args.cluster,
-    )
-    import jax
-    import numpy as np
-
-    from jaxconv.engine import check_steps, devices_for, timed_ensemble
-    from jaxconv.games.naming import NamingGame
-
-    game = NamingGame(
-        args.agents,
-        vocabulary=args.vocabulary,
-        empty_speaker=args.empty_speaker,
-        beta=args.beta,
-        committed=args.committed,
-        committed_mode=args.committed_mode,
-        initial=args.initial,
-        schedule=args.schedule,
-        inventory=args.inventory,
-        capacity=args.capacity,
-    )
-    check_steps(args.steps, 1)
-    if args.replicas < 1:
-        raise ValueError(f"replicas must be >= 1, got {args.replicas}")
-    steps_per_round = 2 if args.schedule == "matching" else game.n_population
-    interactions_per_round = steps_per_round * game.interactions_per_step
-    n_rounds = -(-args.steps // interactions_per_round)
-    if n_rounds * steps_per_round >= 2**31:
-        raise ValueError(
-            f"--steps {args.steps} (rounded up to {n_rounds} whole rounds = {n_rounds * steps_per_round} steps) "
-            f"overflows the int32 step counters (max {2**31 - 1} steps)"
-        )
-    result, compile_seconds, run_seconds = timed_ensemble(
-        jax.random.key(args.seed),
-        game,
-        args.replicas,
-        n_rounds * steps_per_round,
-        steps_per_round,
-        until_done=args.until_consensus,
-    )
-    summary, observations = result
-    reached = summary["consensus_time"] >= 0
-    interactions = int(np.sum(summary["interactions"], dtype=np.int64))
-    n_devices = devices_for(args.replicas)
-    per_device = -(-args.replicas // n_devices)
-    path = (
-        f"{args.replicas} replica(s) on {n_devices} of {used['devices']} device(s) in {used['processes']} "
-        f"process(es), {per_device} per device, "
-        + ("unbatched (as simulate)" if per_device == 1 else "vmapped")
-        + (", stopped at consensus" if args.until_consensus else "")
-    )
-    capacities = summary.get("capacity", np.array([game.capacity]))
-    out = {
-        "game": "naming-game",
-        "agents": args.agents,
-        "population": game.n_population,
-        "replicas": args.replicas,
-        "interactions": n_rounds * interactions_per_round,
-        "interactions_per_round": interactions_per_round,
-        "devices": used["devices"],
-        "devices_used": n_devices,
-        "processes": used["processes"],
-        "path": path,
-        "interactions_per_second": interactions / run_seconds,
-        "compile_seconds": compile_seconds,
-        "run_seconds": run_seconds,
-        "inventory": game.inventory,
-        "capacity": int(np.max(capacities)),
-        "initial_capacity": game.capacity,
-        "capacity_regrowths": int(round(np.log2(np.max(capacities) / game.capacity))),
-        "replicas_regrown": int(np.sum(capacities > game.capacity)),
-        "state_bytes_per_replica": game.state_bytes(),
-        "consensus_fraction": float(reached.mean()),
-        "consensus_time_mean": float(summary["consensus_time"][reached].mean()) if reached.any() else None,
-        "max_total_words_mean": float(summary["peak_total_words"].mean()),
-    }
-    if args.replicas == 1:
-        out["consensus_time"] = int(summary["consensus_time"][0])
-    if observations is not None:
-        successes = np.diff(observations["successes"], axis=1, prepend=0) / interactions_per_round
-        out["success_rate_by_round"] = [round(float(x), 6) for x in successes.mean(axis=0)]
-    if args.committed > 0:
-        out["committed_flip_fraction"] = float(summary["committed_flip"].mean())
-    return out
-
-
-def _print(result: dict, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(result))
-        return
+def _print(result: dict) -> None:
+    """``key: value`` lines; long lists of numbers shortened."""
     for key, value in result.items():
-        if isinstance(value, list) and len(value) > 8 and all(isinstance(v, float) for v in value):
-            value = f"[{', '.join(f'{v:.3g}' for v in value[:8])}, ...] ({len(value)} values)"
+        if isinstance(value, list) and len(value) > 8 and all(isinstance(v, (int, float, type(None))) for v in value):
+            shown = ", ".join("null" if v is None else f"{v:.3g}" for v in value[:8])
+            value = f"[{shown}, ...] ({len(value)} values)"
         print(f"{key}: {value}")
 
 
