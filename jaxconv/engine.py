@@ -54,6 +54,10 @@ def simulate(key: jax.Array, game, n_steps: int, record_every: int):
     Returns ``(final_state, observations)``, observations with leading axis ``n_steps // record_every``."""
     check_steps(n_steps, record_every)
     init_key, run_key = jax.random.split(key)
+    if getattr(game, "in_blocks", False):  # interaction t drawn from (run_key, t): records only say where to stop
+        ends = record_every * jnp.arange(1, n_steps // record_every + 1, dtype=jnp.int32)
+        advance = lambda state, end: game.advance_to(run_key, state, end, stop_at_consensus=False)  # noqa: E731
+        return jax.lax.scan(lambda state, end: game.record(advance(state, end)), game.init(init_key), ends)
 
     def block(state, block_key):
         return game.record(advance_steps(game, state, block_key, record_every))
@@ -68,6 +72,8 @@ def simulate_until_done(key: jax.Array, game, max_steps: int, check_every: int):
     while-loop keeps their state), so their results are those of the step at which they finished."""
     check_steps(max_steps, check_every)
     init_key, run_key = jax.random.split(key)
+    if getattr(game, "in_blocks", False):  # consensus checked after every block, not every check_every steps
+        return game.advance_to(run_key, game.init(init_key), jnp.int32(max_steps), stop_at_consensus=True)
     block_keys = jax.random.split(run_key, max_steps // check_every)
 
     def not_done(carry):

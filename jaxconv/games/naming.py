@@ -39,7 +39,7 @@ import numpy as np
 from jaxconv import bitset
 from jaxconv.choosers import Choice, Chooser, Sample, mix
 from jaxconv.games.base import Game, check_choice, check_int, is_traced
-from jaxconv.schedules import Schedule, schedule_from_name
+from jaxconv.schedules import RandomPairs, Schedule, schedule_from_name
 from jaxconv.topology import Graph, complete
 
 RESERVED_NAMES = 2
@@ -87,6 +87,8 @@ class NamingGame(Game):
     n_bits: int = eqx.field(static=True)
     inventory: str = eqx.field(static=True)
     capacity: int = eqx.field(static=True)
+    stepping: str = eqx.field(static=True)
+    block_size: int = eqx.field(static=True)
     beta: jax.Array
     n_committed: jax.Array
     committed_name: jax.Array
@@ -109,6 +111,8 @@ class NamingGame(Game):
         graph: Graph | None = None,
         inventory: str = "auto",
         capacity: int | None = None,
+        stepping: str = "auto",
+        block_size: int | None = None,
     ):
         check_int("n_agents", n_agents, low=2)
         if vocabulary != "open":
@@ -119,6 +123,9 @@ class NamingGame(Game):
         check_choice("inventory", inventory, ("auto", "bitsets", "slots"))
         if capacity is not None:
             check_int("capacity (word slots per agent)", capacity, low=1)
+        check_choice("stepping", stepping, ("auto", "sequential", "blocks"))
+        if block_size is not None:
+            check_int("block_size (candidate interactions per block)", block_size, low=1)
         if vocabulary == "open" and empty_speaker == "forgets":
             raise ValueError("empty_speaker='forgets' needs a finite pool of names; an inventor keeps its new word")
         if jnp.ndim(beta) != 0 or not (is_traced(beta) or 0.0 <= float(beta) <= 1.0):
@@ -145,7 +152,8 @@ class NamingGame(Game):
         self.initial = initial
         self.n_bits = RESERVED_NAMES + self.n_population if vocabulary == "open" else vocabulary
         if inventory == "auto":
-            inventory = "slots" if vocabulary == "open" and self.n_population >= SLOTS_FROM else "bitsets"
+            large_open = vocabulary == "open" and self.n_population >= SLOTS_FROM
+            inventory = "slots" if large_open or stepping == "blocks" else "bitsets"
         self.inventory = inventory
         if inventory == "slots":
             self.capacity = min(capacity or default_capacity(self.n_population), self.n_bits)
@@ -158,6 +166,16 @@ class NamingGame(Game):
         if committed_mode == "added" and committed > 0 and graph is not None:
             raise ValueError("committed_mode='added' needs the complete graph; use 'converted' on other graphs")
         self.schedule.check(self.graph)
+        pairs = isinstance(self.schedule, RandomPairs)
+        if stepping == "blocks" and not (pairs and inventory == "slots"):
+            raise ValueError(
+                f"stepping='blocks' needs random sequential pairs (schedule='pairs') and word slots "
+                f"(inventory='slots'), got schedule {type(self.schedule).__name__} and inventory={inventory!r}"
+            )
+        if stepping == "auto":
+            stepping = "blocks" if pairs and inventory == "slots" else "sequential"
+        self.stepping = stepping
+        self.block_size = block_size or default_block_size(self.n_population)
         self.beta = jnp.asarray(beta, jnp.float32)
         self.n_committed = jnp.asarray(committed, jnp.int32)
         self.committed_name = jnp.asarray(committed_name, jnp.int32)
@@ -342,6 +360,18 @@ class NamingGame(Game):
         """One step drawn from ``key`` (the engine draws the words of many steps at once instead)."""
         return self.advance(state, jax.random.bits(key, (self.words_per_step,), jnp.uint32))
 
+    @property
+    def in_blocks(self) -> bool:
+        """Whether the engine runs this game in conflict-free blocks (:meth:`advance_to`) instead of step by step."""
+        return self.stepping == "blocks"
+
+    def advance_to(self, key: jax.Array, state: NamingState, end, *, stop_at_consensus: bool) -> NamingState:
+        """Interactions from ``state.interactions`` until ``end`` (or an overflow, or consensus) in exact
+        conflict-free blocks; interaction t's draws come from ``fold_in(key, t)`` (``jaxconv.games.blocks``)."""
+        from jaxconv.games import blocks
+
+        return blocks.advance_to(self, key, state, end, stop_at_consensus=stop_at_consensus)
+
     # ----- observation --------------------------------------------------------------------------------------
     def record(self, state: NamingState) -> tuple[NamingState, dict]:
         """Observe the population; latch the consensus time the first time consensus is seen.
@@ -417,6 +447,12 @@ class NamingGame(Game):
             "committed_only_agents": converted,
             "committed_flip": converted == self.n_population - self.n_committed,
         }
+
+
+def default_block_size(n_population: int) -> int:
+    """Candidate interactions per conflict-free block: sqrt(N) (the first conflict among uniform pairs comes after
+    ~0.63 sqrt(N) interactions; ~5% of the blocks then end at B instead of at a conflict)."""
+    return max(2, math.isqrt(n_population))
 
 
 def default_capacity(n_population: int) -> int:

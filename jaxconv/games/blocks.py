@@ -1,0 +1,184 @@
+"""Exact conflict-free blocks of random sequential pairs: the naming game with word slots, many interactions at once.
+
+The random draws of interaction t (speaker, hearer, word choice, collapse coin: four independent uint32 words) are a
+function of ``(key, t)`` only (:func:`draws`), so the sequence of interactions is fixed whatever way it is grouped.
+Interactions that touch disjoint agents commute. Each iteration of a while loop takes the next B candidates
+t .. t+B-1, finds the first j >= 1 whose speaker or hearer already takes part in t .. t+j-1, applies t .. t+j-1 at
+once (vectorised reads and writes of the slot rows) and goes on at t+j. Interaction t+j is never dropped (it opens
+the next block), so the state after any number of blocks is exactly that of the one-at-a-time process over the same
+draws, whatever B. With uniform pairs among N agents the first conflict comes after about 0.63 sqrt(N) interactions
+(P(j > x) ~ exp(-2 x^2 / N)), so a block of B ~ sqrt(N) candidates applies ~0.6 sqrt(N) interactions.
+
+Counters are exact: the size changes of the block's interactions are summed in sequence order (cumulative sums), so
+``total_words``, ``n_single``, ``peak_words``/``peak_time`` and ``single_since`` are those of the sequential process.
+Consensus is checked at the end of each block (only when every agent holds one word) and dated at ``single_since``
+(inventories cannot change while every agent holds the same single word).
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from jaxconv.games.naming import RESERVED_NAMES, SEARCH_BLOCK, SLOTS_HEADER, NamingState, _uniform_index
+from jaxconv.random_words import take_int, to_unit
+
+DRAWS = 4  # uint32 words per interaction: speaker, hearer, word choice, collapse coin
+CONSENSUS_CHUNK = 4096  # agents compared at once by the consensus check
+
+
+def draws(key: jax.Array, start: jax.Array, count: int) -> jax.Array:
+    """``(count, 4) uint32``: the draws of interactions ``start .. start+count-1``, each from
+    ``fold_in(key, index)`` (independent of how interactions are grouped)."""
+    indices = (start + jnp.arange(count, dtype=jnp.int32)).astype(jnp.uint32)
+    return jax.vmap(lambda i: jax.random.bits(jax.random.fold_in(key, i), (DRAWS,), jnp.uint32))(indices)
+
+
+def pairs(game, words: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """Speakers, hearers ``(B,) int32`` and the uniforms of the word choice and of the collapse ``(B,) float32``
+    from ``(B, 4)`` draws: the speaker uniform among the agents, the hearer uniform among its neighbours."""
+    speakers, _ = take_int(words[:, 0], game.n_population)
+    hearers, _ = game.graph.partner(speakers, words[:, 1])
+    return speakers, hearers, to_unit(words[:, 2]), to_unit(words[:, 3])
+
+
+def first_conflict(stamps: jax.Array, speakers: jax.Array, hearers: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Position of the first candidate that shares an agent with an earlier one (B if none), and ``stamps``
+    restored.
+
+    ``stamps`` is ``(N,) int32``, B everywhere between calls: the earliest position touching each agent is
+    scattered into it (scatter-min), read back for both agents of every candidate, then reset to B (O(B) work)."""
+    size = speakers.shape[0]
+    positions = jnp.arange(size, dtype=jnp.int32)
+    agents = jnp.concatenate([speakers, hearers])
+    first = stamps.at[agents].min(jnp.concatenate([positions, positions]))
+    earlier = jnp.minimum(first[speakers], first[hearers]) < positions
+    return jnp.min(jnp.where(earlier, positions, size)), first.at[agents].set(size)
+
+
+def knows(inventories: jax.Array, hearers, sizes, words, active) -> jax.Array:
+    """``(B,) bool``: whether each hearer holds its word, searching ``SEARCH_BLOCK`` slots of every row at a time
+    and only as far as the largest inventory still unresolved (O(size) work, not O(K))."""
+    capacity = inventories.shape[1] - SLOTS_HEADER
+    width = min(SEARCH_BLOCK, capacity)
+    offsets = jnp.arange(width, dtype=jnp.int32)
+
+    def unresolved(carry):
+        start, found = carry
+        return jnp.any(active & ~found & (start < sizes))
+
+    def search(carry):
+        start, found = carry
+        slots = start + offsets
+        block = inventories[hearers[:, None], SLOTS_HEADER + jnp.minimum(slots, capacity - 1)[None, :]]
+        hit = (block == words[:, None]) & (slots[None, :] < sizes[:, None])
+        return start + width, found | jnp.any(hit, axis=1)
+
+    return jax.lax.while_loop(unresolved, search, (jnp.int32(0), jnp.zeros(hearers.shape, bool)))[1]
+
+
+def all_same_word(inventories: jax.Array, needed: jax.Array) -> jax.Array:
+    """Whether every agent's first slot holds agent 0's (checked only if ``needed``, chunk by chunk, stopping at
+    the first difference; under ``vmap`` no chunk is read while no replica needs it)."""
+    n = inventories.shape[0]
+    chunk = min(n, CONSENSUS_CHUNK)
+
+    def more(carry):
+        start, same = carry
+        return needed & same & (start < n)
+
+    def compare(carry):
+        start, same = carry
+        rows = jax.lax.dynamic_slice(inventories, (jnp.minimum(start, n - chunk), SLOTS_HEADER), (chunk, 1))
+        return start + chunk, same & jnp.all(rows == inventories[0, SLOTS_HEADER])
+
+    return needed & jax.lax.while_loop(more, compare, (jnp.int32(0), jnp.bool_(True)))[1]
+
+
+def apply_block(game, key: jax.Array, state: NamingState, stamps: jax.Array, end, block_size: int):
+    """The next conflict-free prefix of the candidates ``state.interactions ..`` (at most up to ``end``), applied:
+    returns ``(state, stamps)``."""
+    t = state.interactions
+    speakers, hearers, u_word, u_coin = pairs(game, draws(key, t, block_size))
+    j, stamps = first_conflict(stamps, speakers, hearers)
+    j = jnp.minimum(j, end - t)
+    positions = jnp.arange(block_size, dtype=jnp.int32)
+    active = positions < j
+
+    inventories = state.inventories
+    capacity, n = game.capacity, game.n_population
+    size_s, size_h = inventories[speakers, 0], inventories[hearers, 0]
+    empty = size_s == 0
+    known = inventories[speakers, SLOTS_HEADER + _uniform_index(u_word, size_s)]
+    new = RESERVED_NAMES + speakers if game.vocabulary == "open" else _uniform_index(u_word, game.vocabulary)
+    word = jnp.where(empty, new, known)
+    success = active & knows(inventories, hearers, size_h, word, active)
+    collapse = success & (u_coin < game.beta)
+
+    # speaker: {word} after a collapse, or after inventing/drawing it into an empty inventory ("keeps")
+    speaker_writes = active & (speakers >= game.n_committed) & (collapse | (empty & (game.empty_speaker == "keeps")))
+    # hearer: {word} after a collapse; the word appended at slot size_h after a failure (overflow if it is full)
+    hearer_changes = active & (hearers >= game.n_committed) & (collapse | ~success)
+    overflow = hearer_changes & ~collapse & (size_h >= capacity)
+    hearer_writes = hearer_changes & ~overflow
+    hearer_slot = jnp.where(collapse, 0, size_h)
+    new_s = jnp.where(speaker_writes, 1, size_s)
+    new_h = jnp.where(hearer_writes, jnp.where(collapse, 1, size_h + 1), size_h)
+
+    out = n  # a row past the end: the write is dropped
+    rows_s, rows_h = jnp.where(speaker_writes, speakers, out), jnp.where(hearer_writes, hearers, out)
+    inventories = inventories.at[
+        jnp.concatenate([rows_s, rows_s, rows_h, rows_h]),
+        jnp.concatenate([jnp.zeros_like(rows_s), jnp.full_like(rows_s, SLOTS_HEADER), jnp.zeros_like(rows_h),
+                         SLOTS_HEADER + hearer_slot]),  # fmt: skip
+    ].set(jnp.concatenate([new_s, word, new_h, word]), mode="drop")
+
+    # counters in sequence order: cumulative sums of each interaction's changes (zero past j)
+    words_after = state.total_words + jnp.cumsum(new_s - size_s + new_h - size_h)
+    single_change = (new_s == 1).astype(jnp.int32) - (size_s == 1) + (new_h == 1) - (size_h == 1)
+    single_after = state.n_single + jnp.cumsum(single_change)
+    peak = jnp.max(words_after)
+    new_peak = peak > state.peak_words
+    all_single = single_after[-1] == n
+    last_mixed = jnp.max(jnp.where(active & (single_after != n), positions, -1))  # last one not all single
+    since_before = jnp.where(state.single_since >= 0, state.single_since, t + 1)
+    single_since = jnp.where(all_single, jnp.where(last_mixed >= 0, t + last_mixed + 2, since_before), -1)
+    consensus = all_same_word(inventories, all_single & (state.consensus_time < 0))
+    state = NamingState(
+        inventories=inventories,
+        interactions=t + j,
+        successes=state.successes + jnp.sum(success, dtype=jnp.int32),
+        total_words=words_after[-1],
+        n_single=single_after[-1],
+        single_since=single_since,
+        peak_words=jnp.where(new_peak, peak, state.peak_words),
+        peak_time=jnp.where(new_peak, t + jnp.argmax(words_after).astype(jnp.int32) + 1, state.peak_time),
+        consensus_time=jnp.where(consensus, single_since, state.consensus_time),
+        overflow=state.overflow | jnp.any(overflow),
+    )
+    return state, stamps
+
+
+def advance_to(game, key: jax.Array, state: NamingState, end, *, stop_at_consensus: bool) -> NamingState:
+    """Blocks from ``state.interactions`` until ``end`` interactions, an overflow, or consensus. After consensus
+    every interaction is a success that changes nothing, so unless ``stop_at_consensus`` the interactions up to
+    ``end`` are counted (as successes) without being simulated."""
+    block_size = game.block_size
+    stamps = jnp.full((game.n_population,), block_size, jnp.int32)
+
+    def more(carry):
+        state, _ = carry
+        return (state.interactions < end) & ~state.overflow & (state.consensus_time < 0)
+
+    def step(carry):
+        return apply_block(game, key, *carry, end, block_size)
+
+    state = jax.lax.while_loop(more, step, (state, stamps))[0]
+    if stop_at_consensus:
+        return state
+    skipped = jnp.where((state.consensus_time >= 0) & ~state.overflow, end - state.interactions, 0)
+    return eqx.tree_at(
+        lambda s: (s.interactions, s.successes), state, (state.interactions + skipped, state.successes + skipped)
+    )
+
+
+__all__ = ["advance_to", "apply_block", "draws", "first_conflict", "knows", "pairs"]

@@ -1,0 +1,166 @@
+"""Conflict-free blocks (jaxconv.games.blocks): exactly the one-at-a-time process over the same per-index draws,
+whatever the block size; the law of the pure-Python reference; exact overflow; per-replica t under vmap."""
+
+import random
+
+import jax
+import numpy as np
+import pytest
+
+from jaxconv.engine import ensemble, simulate, simulate_until_done, timed_ensemble
+from jaxconv.games import blocks
+from jaxconv.games.naming import SLOTS_HEADER, NamingGame
+from jaxconv.topology import ring
+from tests.reference import naming_game_run
+from tests.stats import assert_means_agree, assert_same_distribution
+
+# (label, NamingGame keyword arguments, n_agents, interactions)
+EXACT = [
+    ("open", dict(), 64, 6000),
+    ("beta, converted committed", dict(beta=0.4, committed=5, committed_mode="converted"), 40, 4000),
+    ("added committed, prepared", dict(committed=3, initial="prepared"), 30, 2000),
+    ("pool forgets", dict(vocabulary=3, empty_speaker="forgets"), 30, 1500),
+    ("ring", dict(graph=ring(40)), 40, 3000),
+]
+
+
+def one_at_a_time(game: NamingGame, key, n_interactions: int) -> dict:
+    """Plain Python loop over the same draws as the blocks (``blocks.draws``/``blocks.pairs``), one interaction
+    after another, inventories as lists in the order learned."""
+    speakers, hearers, u_word, u_coin = (
+        np.asarray(x).tolist() for x in blocks.pairs(game, blocks.draws(key, 0, n_interactions))
+    )
+    committed = int(game.n_committed)
+    init = game.init(key)
+    rows = np.asarray(init.inventories)
+    inventories = [list(row[SLOTS_HEADER : SLOTS_HEADER + row[0]]) for row in rows]
+    total = sum(map(len, inventories))
+    successes, peak, peak_time, consensus_time, largest = 0, total, 0, None, max(map(len, inventories))
+    beta = float(game.beta)
+    for t in range(n_interactions):
+        s, h = speakers[t], hearers[t]
+        speaker = inventories[s]
+        if speaker:
+            word = speaker[min(int(u_word[t] * len(speaker)), len(speaker) - 1)]
+        else:
+            word = 2 + s if game.vocabulary == "open" else min(int(u_word[t] * game.vocabulary), game.vocabulary - 1)
+            if game.empty_speaker == "keeps" and s >= committed:
+                speaker.append(word)
+        if word in inventories[h]:
+            successes += 1
+            if u_coin[t] < beta:
+                for agent in (s, h):
+                    if agent >= committed:
+                        inventories[agent] = [word]
+        elif h >= committed:
+            inventories[h].append(word)
+        total = sum(map(len, inventories))
+        largest = max(largest, len(inventories[h]))
+        if total > peak:
+            peak, peak_time = total, t + 1
+        if consensus_time is None and all(len(inv) == 1 for inv in inventories) and len({inv[0] for inv in inventories}) == 1:
+            consensus_time = t + 1
+    return {
+        "inventories": inventories,
+        "successes": successes,
+        "total_words": total,
+        "peak_words": peak,
+        "peak_time": peak_time,
+        "consensus_time": -1 if consensus_time is None else consensus_time,
+        "largest": largest,
+    }
+
+
+def _rows(state) -> list[list[int]]:
+    rows = np.asarray(state.inventories)
+    return [list(row[SLOTS_HEADER : SLOTS_HEADER + row[0]]) for row in rows]
+
+
+@pytest.mark.parametrize("kwargs, n_agents, n_interactions", [v[1:] for v in EXACT], ids=[v[0] for v in EXACT])
+def test_blocks_are_the_one_at_a_time_process(kwargs, n_agents, n_interactions):
+    """Every block size (1 = one interaction per block, 3, the default, 2N) gives exactly the plain loop over the
+    same per-index draws: inventories slot by slot, and every counter."""
+    key = jax.random.key(7)
+    expected = None
+    for block_size in (1, 3, None, 2 * n_agents):
+        game = NamingGame(n_agents, stepping="blocks", block_size=block_size, **kwargs)
+        if expected is None:
+            expected = one_at_a_time(game, key, n_interactions)
+            assert expected["consensus_time"] > 0 or "graph" in kwargs, "the case should reach consensus"
+        run = jax.jit(lambda k, g=game: g.advance_to(k, g.init(k), n_interactions, stop_at_consensus=False))
+        state = run(key)
+        assert _rows(state) == expected["inventories"], block_size
+        assert not bool(state.overflow)
+        assert int(state.interactions) == n_interactions
+        for name in ("successes", "total_words", "peak_words", "peak_time", "consensus_time"):
+            assert int(getattr(state, name)) == expected[name], (name, block_size)
+        assert int(state.n_single) == sum(len(inv) == 1 for inv in expected["inventories"])
+
+
+def test_records_do_not_change_the_trajectory():
+    game = NamingGame(50, stepping="blocks")
+    key = jax.random.key(3)
+    final = {}
+    for record_every in (10, 500, 5000):
+        state, observations = jax.jit(lambda k, r=record_every: simulate(k, game, 5000, r))(key)
+        final[record_every] = state
+        np.testing.assert_array_equal(observations["interactions"], record_every * np.arange(1, 5000 // record_every + 1))
+    for state in (final[500], final[5000]):
+        for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(final[10])):
+            np.testing.assert_array_equal(a, b)
+    stopped = jax.jit(lambda k: simulate_until_done(k, game, 5000, 50))(key)
+    assert int(stopped.consensus_time) == int(final[10].consensus_time) > 0
+    assert int(stopped.interactions) < 5000
+
+
+def test_overflow_is_exact():
+    """Capacity = the largest inventory of the run never overflows; one slot less always does."""
+    key = jax.random.key(11)
+    largest = one_at_a_time(NamingGame(48, stepping="blocks"), key, 3000)["largest"]
+    for capacity, overflows in ((largest, False), (largest - 1, True)):
+        game = NamingGame(48, stepping="blocks", capacity=capacity)
+        state = jax.jit(lambda k, g=game: g.advance_to(k, g.init(k), 3000, stop_at_consensus=False))(key)
+        assert bool(state.overflow) == overflows, capacity
+
+
+def test_replicas_under_vmap_equal_lone_replicas():
+    game = NamingGame(60, stepping="blocks")
+    key = jax.random.key(2)
+    many = ensemble(key, game, 3, 24_000, 60, until_done=True).summary
+    for replica, replica_key in enumerate(jax.random.split(key, 3)):
+        alone = jax.jit(lambda k: simulate_until_done(k, game, 24_000, 60))(replica_key)
+        assert int(many["consensus_time"][replica]) == int(alone.consensus_time) > 0
+        assert int(many["peak_time"][replica]) == int(alone.peak_time)
+
+
+@pytest.mark.parametrize("block_size", [2, 64])
+def test_law_of_the_reference(block_size):
+    """Consensus time, peak of the total number of words and its time agree in distribution with the pure-Python
+    reference (N = 32), for a small and a large block."""
+    n, runs = 32, 600
+    game = NamingGame(n, stepping="blocks", block_size=block_size)
+    ours = ensemble(jax.random.key(block_size), game, runs, 20_000, 20_000, until_done=True).summary
+    rng = random.Random(5)
+    theirs = [naming_game_run(rng, n, 20_000, stop_at_consensus=True, record_every=20_000) for _ in range(runs)]
+    assert (ours["consensus_time"] > 0).all() and all(r["consensus_time"] is not None for r in theirs)
+    reference_time = [r["consensus_time"] for r in theirs]
+    assert_same_distribution(ours["consensus_time"], reference_time, "consensus time")
+    assert_means_agree(ours["consensus_time"], reference_time, "consensus time")
+    assert_means_agree(ours["peak_total_words"], [r["peak_total_words"] for r in theirs], "peak total words")
+    assert_means_agree(ours["peak_time"], [r["peak_time"] for r in theirs], "peak time")
+
+
+def test_options_are_checked():
+    with pytest.raises(ValueError, match="stepping='blocks' needs random sequential pairs"):
+        NamingGame(100, stepping="blocks", schedule="matching")
+    with pytest.raises(ValueError, match="stepping='blocks' needs .* word slots"):
+        NamingGame(100, stepping="blocks", inventory="bitsets")
+    with pytest.raises(ValueError, match="block_size"):
+        NamingGame(100, block_size=0)
+    with pytest.raises(ValueError, match="stepping"):
+        NamingGame(100, stepping="parallel")
+    assert NamingGame(10**5).in_blocks and not NamingGame(100).in_blocks
+    assert not NamingGame(10**5, schedule="matching").in_blocks
+    assert NamingGame(100, stepping="blocks").inventory == "slots"
+    one, _, _ = timed_ensemble(jax.random.key(0), NamingGame(2000), 1, 2000 * 300, 2000, until_done=True)
+    assert one.summary["consensus_time"][0] > 0 and not one.summary["overflow"][0]
