@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 from _common import arguments, save
-from committed_minority import _crossing
+from _common import crossing as _crossing
 from tqdm import tqdm
 
 from jaxconv.engine import sweep
