@@ -125,9 +125,9 @@ def cross_validation(args, data: Path) -> None:
                 print(
                     f"{model} {','.join(names)} fold {row['fold']} ({row['held_out_runs']} held-out runs): stop "
                     f"{observed['stop_mean']:.2f} observed, {row['choice_only']['stop_mean']:.2f} choice-only, "
-                    f"{row['collective']['stop_mean']:.2f} collective; {names[1]} wins {observed['win_share']:.2f} "
-                    f"observed, {row['choice_only']['win_share']:.2f} choice-only, "
-                    f"{row['collective']['win_share']:.2f} collective"
+                    f"{row['collective']['stop_mean']:.2f} collective; {names[1]} wins {observed['win_share'][1]:.2f} "
+                    f"observed, {row['choice_only']['win_share'][1]:.2f} choice-only, "
+                    f"{row['collective']['win_share'][1]:.2f} collective"
                 )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "llm_fit_cv.json").write_text(json.dumps(out, indent=2))

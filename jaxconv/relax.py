@@ -18,6 +18,9 @@ Observations, recorded every ``record_every`` steps, ``(n_records,)`` per replic
 
 - ``committed_share``: share of the non-committed agents that hold the committed name (memory game: whose latest
   choice is it; naming game: whose inventory is exactly it), weighted by non-commitment when that is relaxed;
+- ``name_shares`` ``(n_records, W)``: share of the non-committed agents holding each name (memory game: whose
+  latest choice it is; finite-pool naming game: whose inventory is exactly it; ``W`` = 0 for the open vocabulary),
+  e.g. the winner of a run without committed agents, ``argmax(o["name_shares"][-1])``;
 - ``success_rate``: mean success of the interactions of the block;
 - ``log_prob``: log-probability of all choices up to the record (carries the score-function gradient).
 
@@ -69,7 +72,7 @@ def run(
 ) -> dict:
     """One replica for ``n_steps`` steps of the game's schedule, evaluated with ``chooser``.
 
-    Returns the observations, each ``(n_steps // record_every,)``."""
+    Returns the observations, each ``(n_steps // record_every,)``, ``name_shares`` ``(n_steps // record_every, W)``."""
     return _run(key, game, chooser, n_steps, record_every, committed_probability)[0]
 
 
@@ -112,6 +115,7 @@ def _run(key, game, chooser, n_steps, record_every, committed_probability, repla
         population, (successes, draws) = jax.lax.scan(one_step, population, (words, uniforms))
         observation = {
             "committed_share": evaluation.committed_share(chooser, population),
+            "name_shares": evaluation.name_shares(chooser, population),
             "success_rate": jnp.mean(successes),
             "log_prob": population.log_prob,
         }
@@ -328,6 +332,15 @@ class _MemoryEvaluation(NamedTuple):
         holds = agree(population.latest, name_value(game.committed_name, game.n_names, chooser.hard))
         return _share_of_free(population.committed, holds)
 
+    def name_shares(self, chooser, population):
+        n_names = self.game.n_names
+        return jnp.stack(
+            [
+                _share_of_free(population.committed, agree(population.latest, name_value(w, n_names, chooser.hard)))
+                for w in range(n_names)
+            ]
+        )
+
 
 class _NamingEvaluation(NamedTuple):
     game: NamingGame
@@ -378,6 +391,18 @@ class _NamingEvaluation(NamedTuple):
         name = name_value(game.committed_name, game.vocabulary if game.vocabulary != "open" else 2, chooser.hard)
         holds = jax.vmap(lambda inventory: representation.holds_only(inventory, name))(population.agents)
         return _share_of_free(population.committed, holds)
+
+    def name_shares(self, chooser, population):
+        game = self.game
+        if game.vocabulary == "open":
+            return jnp.zeros((0,), jnp.float32)
+        representation = game.inventories(chooser)
+        shares = []
+        for w in range(game.vocabulary):
+            name = name_value(w, game.vocabulary, chooser.hard)
+            holds = jax.vmap(lambda inventory, name=name: representation.holds_only(inventory, name))(population.agents)
+            shares.append(_share_of_free(population.committed, holds))
+        return jnp.stack(shares)
 
 
 def _share_of_free(committed, holds):

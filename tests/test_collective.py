@@ -29,14 +29,14 @@ TRUE = {
 FIRST = {"Q": -0.8, "M": 0.8}
 
 
-def _logs(folder, agent, runs, seed, rounds=40):
+def _logs(folder, agent, runs, seed, rounds=40, names=NAMES):
     rng = np.random.default_rng(seed)
     sizes = {"n_agents": N_AGENTS, "memory": MEMORY}
     stored = {
-        r: simulate_run(rng, names=NAMES, max_interactions=rounds * N_AGENTS, policy=agent, **sizes)
+        r: simulate_run(rng, names=names, max_interactions=rounds * N_AGENTS, policy=agent, **sizes)
         for r in range(runs)
     }
-    (folder / game_file_name("synth", "game", NAMES, **sizes)).write_bytes(dumps(stored))
+    (folder / game_file_name("synth", "game", names, **sizes)).write_bytes(dumps(stored))
     return load_logs(folder).files
 
 
@@ -87,21 +87,44 @@ def test_collective_fit_recovers_a_first_move_bias_the_choice_fit_averages_away(
     logs = _logs(tmp_path, agent, runs=60, seed=2, rounds=60)
     data = choice_data(tidy_dataset(logs), NAMES, MEMORY)
     (target,) = targets_of(logs, tuple(NAMES))
-    assert target.win_share > 0.6
+    assert target.win_share[1] > 0.6
     choice_only = fit_runs(SOFTMAX, data, np.ones(data.n_runs))
     start = jax.tree.map(lambda x: x[0], choice_only.raw)
     key = jax.random.key(0)
     before = predict_baseline(choice_only.policy(0), N_AGENTS, 2, MEMORY, data.payoffs, 400, key)
     share_before = before["winners"][1] / 400
-    assert share_before < target.win_share - 0.15  # the choice-only fit cannot see the first-move bias
+    assert share_before < target.win_share[1] - 0.15  # the choice-only fit cannot see the first-move bias
     result = fit_collective(SOFTMAX, data, start, [target], jax.random.key(1), steps=40, replicas=64, weight=20.0)
     after = predict_baseline(result.policy, N_AGENTS, 2, MEMORY, data.payoffs, 400, key)
     share_after = after["winners"][1] / 400
     bias_before = float(choice_only.parameters()["bias"][0][1])
     bias_after = float(result.policy.bias[1])
     assert bias_after > bias_before + 0.05
-    assert abs(share_after - target.win_share) < abs(share_before - target.win_share) / 2
+    assert abs(share_after - target.win_share[1]) < abs(share_before - target.win_share[1]) / 2
     assert result.log_likelihood < result.log_likelihood_choice_only  # bought with some choice likelihood
+
+
+def test_collective_fit_matches_the_winner_share_of_each_of_three_names(tmp_path):
+    """W = 3: the per-name winner shares are targets too. A first move favouring X (empty memory) makes X win most
+    runs; the choice-only plain softmax spreads the wins over the names, the collective fit raises X's bias and
+    predicts X's share, and keeps the shares of Q and M near theirs."""
+    names = ["Q", "M", "X"]
+    agent = softmax_agent({"X": -0.2}, first_bias={"Q": -1.0, "M": -1.0, "X": 2.0}, partner_weight=1.5, memory=MEMORY)
+    logs = _logs(tmp_path, agent, runs=60, seed=3, rounds=60, names=names)
+    data = choice_data(tidy_dataset(logs), names, MEMORY)
+    (target,) = targets_of(logs, tuple(names))
+    assert len(target.win_share) == 3 and sum(target.win_share) == pytest.approx(1.0)
+    assert target.win_share[2] > 0.5
+    choice_only = fit_runs(SOFTMAX, data, np.ones(data.n_runs))
+    start = jax.tree.map(lambda x: x[0], choice_only.raw)
+    key = jax.random.key(0)
+    before = predict_baseline(choice_only.policy(0), N_AGENTS, 3, MEMORY, data.payoffs, 400, key)["winners"] / 400
+    assert before[2] < target.win_share[2] - 0.15
+    result = fit_collective(SOFTMAX, data, start, [target], jax.random.key(1), steps=40, replicas=64, weight=20.0)
+    after = predict_baseline(result.policy, N_AGENTS, 3, MEMORY, data.payoffs, 400, key)["winners"] / 400
+    assert float(result.policy.bias[2]) > float(choice_only.parameters()["bias"][0][2]) + 0.05
+    assert abs(after[2] - target.win_share[2]) < abs(before[2] - target.win_share[2]) / 2
+    assert np.abs(after - np.array(target.win_share)).max() < np.abs(before - np.array(target.win_share)).max()
 
 
 def test_retarget_carries_shared_names_biases_to_another_name_set():

@@ -260,3 +260,20 @@ def test_stochastic_derivative_is_unbiased_for_coins(which):
         lambda key: relax.stochastic_derivative(key, build, theta, final("committed_share"), 8192, steps, steps)
     )(jax.random.key(9))
     assert_within_sampling_error(estimate, se, exact_gradient, f"stochastic derivative in {which}")
+
+
+@pytest.mark.parametrize("chooser", [Sample(), GumbelSoftmax(0.5, straight_through=False)], ids=["hard", "relaxed"])
+def test_name_shares_sum_to_one_and_contain_the_committed_share(chooser):
+    """``name_shares``: each non-committed agent that has played holds one latest name (memory game), so the shares
+    sum to at most 1, and to 1 once every agent has played; the committed name's entry is ``committed_share``
+    (memory game and finite-pool naming game)."""
+    game = MemoryGame(6, 3, 2, policy=SoftmaxSurrogate([0.0, 0.3, -0.3], partner_weight=1.0), committed_name=2)
+    observations = relax.run(jax.random.key(3), game, chooser, 60, 6)
+    assert observations["name_shares"].shape == (10, 3)
+    totals = observations["name_shares"].sum(axis=1)
+    assert np.all(totals <= 1 + 1e-6) and totals[-1] == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_allclose(observations["name_shares"][:, 2], observations["committed_share"], atol=1e-6)
+    naming = NamingGame(5, vocabulary=2, beta=0.5, committed_mode="converted", initial="prepared")
+    shares = relax.run(jax.random.key(4), naming, chooser, 60, 6)
+    np.testing.assert_allclose(shares["name_shares"][:, naming.committed_name], shares["committed_share"], atol=1e-6)
+    assert relax.run(jax.random.key(5), NamingGame(4), Sample(), 8, 4)["name_shares"].shape == (2, 0)

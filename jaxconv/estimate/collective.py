@@ -7,16 +7,15 @@ and on which name. The collective fit adds the outcomes as targets:
 
     objective(theta) = - mean log-likelihood of the choices + weight * sum_j (m_j(theta) - o_j)^2 / (2 s_j^2) / n_runs
 
-per choice, where o_j are observed outcomes of the baseline files (mean stop time in population rounds, share of
-runs won by the second name when W = 2) with their standard errors s_j (run-to-run sd / sqrt(runs)), and m_j the
-same outcomes of the policy's own runs: hard simulations of the protocol (``jaxconv.relax.run`` with the
-``ScoreFunction`` chooser over a fixed horizon, recorded every interaction, so that the stop time, the first time
-the last 3N interactions all succeeded, is read exactly; runs not stopped by the horizon count at the horizon) and
-the winner (the second name held by most agents at the stop). Their gradients are score-function (REINFORCE)
-estimates with a leave-one-out baseline (``jaxconv.relax.surrogate``); the squared error's gradient uses two
-independent batches of replicas, (m_a - o) * grad m_b, so that it is unbiased. With W > 2 names there is no
-winner target, and the per-name biases stay at their choice-only estimates (the stop-time gradient would only add
-noise to them, and the choice likelihood alone would let them drift as the other weights move).
+per choice, where o_j are observed outcomes of the baseline files (mean stop time in population rounds, and the
+share of runs won by each name) with their standard errors s_j (run-to-run sd / sqrt(runs); binomial for the
+shares), and m_j the same outcomes of the policy's own runs: hard simulations of the protocol (``jaxconv.relax.run``
+with the ``ScoreFunction`` chooser over a fixed horizon, recorded every interaction, so that the stop time, the first
+time the last 3N interactions all succeeded, is read exactly; runs not stopped by the horizon count at the horizon)
+and the winner (the name held by most agents at the stop, from ``relax``'s ``name_shares``). The W winner shares sum
+to one, so their squared errors are weighted by (W - 1) / W (for W = 2 that is the one share of the second name).
+Their gradients are score-function (REINFORCE) estimates with a leave-one-out baseline (``jaxconv.relax.surrogate``);
+the squared error's gradient uses two independent batches of replicas, (m_a - o) * grad m_b, so that it is unbiased.
 Optimised by Adam (optax) from the choice-only estimate; the reported estimate is the iterate of the lowest
 (noisy) objective over the last third of the steps. ``weight`` = 1 gives a squared error of one standard error the
 weight of half a run's worth of choices; larger weights trade choice likelihood for collective fit (both are
@@ -40,7 +39,6 @@ from jaxconv.games.memory import MemoryGame
 from jaxconv.relax import run as relaxed_run
 from jaxconv.relax import surrogate
 
-PER_NAME = ("bias", "first_bias")  # raw parameters with one entry per name
 STEPS = 60  # Adam steps of a collective fit
 LEARNING_RATE = 0.05
 REPLICAS = 128  # simulated replicas per batch per target (two batches per step)
@@ -51,15 +49,16 @@ MAX_HORIZON = 200  # rounds; simulated runs not stopped by the horizon count at 
 @dataclass(frozen=True)
 class Target:
     """Observed collective outcomes of the baseline runs of one N: ``stop_mean`` (rounds) and its standard error,
-    the horizon of the simulations (rounds), and for W = 2 the share of runs won by name index 1 with its se."""
+    the horizon of the simulations (rounds), and ``win_share`` ``(W,)``, the share of runs won by each name (in the
+    order of the fitted names), with its standard errors ``win_se`` ``(W,)``."""
 
     n_agents: int
     stop_mean: float
     stop_se: float
     horizon_rounds: int
     n_runs: int
-    win_share: float | None = None
-    win_se: float | None = None
+    win_share: tuple[float, ...] = ()
+    win_se: tuple[float, ...] = ()
 
 
 def targets_of(logs: list[LogFile], names: tuple[str, ...]) -> list[Target]:
@@ -76,19 +75,18 @@ def targets_of(logs: list[LogFile], names: tuple[str, ...]) -> list[Target]:
         stops = np.array([stop_time_rounds(run, n) for _, run in runs])
         se = max(stops.std(ddof=1) / np.sqrt(len(stops)), 0.05 * stops.mean())
         horizon = int(np.clip(np.ceil(max(2.5 * stops.mean(), stops.max() + 5)), 10, MAX_HORIZON))
-        win = win_se = None
-        if len(names) == 2:
-            wins = np.array([run_winner(run, n, list(log.names)) == names[1] for log, run in runs], float)
-            win = float(wins.mean())
-            # se of a binomial share, floored at that of 1 run in 2 x runs (a share of 0 or 1 is not exact)
-            win_se = float(np.sqrt(max(win * (1 - win), 0.25 / len(wins)) / len(wins)))
-        out.append(Target(n, float(stops.mean()), float(se), horizon, len(runs), win, win_se))
+        winners = [run_winner(run, n, list(log.names)) for log, run in runs]
+        win = np.array([np.mean([w == name for w in winners]) for name in names])
+        # se of a binomial share, floored at that of 1 run in 2 x runs (a share of 0 or 1 is not exact)
+        win_se = np.sqrt(np.maximum(win * (1 - win), 0.25 / len(runs)) / len(runs))
+        out.append(Target(n, float(stops.mean()), float(se), horizon, len(runs), tuple(win), tuple(win_se)))
     return out
 
 
 def simulated_outcomes(key, policy, target: Target, n_names: int, memory: int, payoffs, replicas: int):
-    """``(stop_rounds, wins_name_1, log_prob)`` ``(replicas,)`` of hard runs of ``policy`` (``ScoreFunction``
-    choices, whose log-probability carries the score-function gradient)."""
+    """``(stop_rounds, wins, log_prob)`` of ``replicas`` hard runs of ``policy`` (``ScoreFunction`` choices, whose
+    log-probability carries the score-function gradient): stop times and log-probabilities ``(replicas,)``, ``wins``
+    ``(replicas, W)`` one-hot of the name most agents chose last at the stop."""
     failure, success = payoffs
     n = target.n_agents
     game = MemoryGame(n, n_names, memory, policy=policy, payoffs=(success, failure), committed_name=1)
@@ -104,7 +102,7 @@ def simulated_outcomes(key, policy, target: Target, n_names: int, memory: int, p
         stopped = jnp.any(done)
         index = jnp.where(stopped, jnp.argmax(done), steps - 1)
         stop = (index + 1) / n
-        win = (obs["committed_share"][index] > 0.5).astype(jnp.float32)
+        win = jax.nn.one_hot(jnp.argmax(obs["name_shares"][index]), n_names)
         return stop, win, obs["log_prob"][-1]
 
     return jax.vmap(one)(jax.random.split(key, replicas))
@@ -118,23 +116,22 @@ def _outcome_loss(key, policy, targets, n_names, memory, payoffs, replicas):
         key, ka, kb = jax.random.split(key, 3)
         stop_a, win_a, lp_a = simulated_outcomes(ka, policy, target, n_names, memory, payoffs, replicas)
         stop_b, win_b, lp_b = simulated_outcomes(kb, policy, target, n_names, memory, payoffs, replicas)
-        pairs = [(stop_a, stop_b, target.stop_mean, target.stop_se)]
-        if target.win_share is not None:
-            pairs.append((win_a, win_b, target.win_share, target.win_se))
-        for (a, b, observed, se), lp in zip(pairs, [(lp_a, lp_b)] * len(pairs), strict=True):
-            m_a = jnp.mean(surrogate(a, lp[0]))
-            m_b = jnp.mean(surrogate(b, lp[1]))
+        pairs = [(stop_a, stop_b, target.stop_mean, target.stop_se, 1.0)]
+        shares = (n_names - 1) / n_names  # the W shares sum to one: W - 1 free
+        pairs += [
+            (win_a[:, j], win_b[:, j], target.win_share[j], target.win_se[j], shares)
+            for j in range(len(target.win_share))
+        ]
+        for a, b, observed, se, scale in pairs:
+            m_a = jnp.mean(surrogate(a, lp_a))
+            m_b = jnp.mean(surrogate(b, lp_b))
             error_a, error_b = m_a - observed, m_b - observed
             # value: the product of the two errors (unbiased for (m - o)^2); gradient: both halves, each unbiased
             value = jax.lax.stop_gradient(error_a * error_b)
             gradient_part = jax.lax.stop_gradient(error_a) * m_b + jax.lax.stop_gradient(error_b) * m_a
-            total = total + (value + gradient_part - jax.lax.stop_gradient(gradient_part)) / (2 * se**2)
+            total = total + scale * (value + gradient_part - jax.lax.stop_gradient(gradient_part)) / (2 * se**2)
             estimates.append(jax.lax.stop_gradient((m_a + m_b) / 2))
     return total, jnp.stack(estimates)
-
-
-def _name_free(name: str, value):
-    return jax.lax.stop_gradient(value) if name in PER_NAME else value
 
 
 @dataclass
@@ -174,14 +171,9 @@ def fit_collective(
     def log_likelihood(raw):
         return mean_log_likelihood(state_log_probs(family.policy(raw), data.states, n_names), counts)
 
-    has_winner_target = any(t.win_share is not None for t in targets)
-
     def objective(raw, key):
         prior = sum(jnp.sum(x**2) for x in jax.tree.leaves(raw)) / (2 * prior_sd**2 * n_choices)
-        # without a winner target (W > 2), the per-name biases follow the choices only: the stop-time gradient
-        # would only add noise to them
-        simulated = raw if has_winner_target else {k: _name_free(k, v) for k, v in raw.items()}
-        outcome, estimates = _outcome_loss(key, family.policy(simulated), targets, n_names, memory, payoffs, replicas)
+        outcome, estimates = _outcome_loss(key, family.policy(raw), targets, n_names, memory, payoffs, replicas)
         ll = log_likelihood(raw)
         return -ll + prior + weight * outcome / n_runs, (ll, outcome, estimates)
 
@@ -190,8 +182,6 @@ def fit_collective(
     @eqx.filter_jit
     def step(raw, opt_state, key):
         (value, aux), grad = jax.value_and_grad(objective, has_aux=True)(raw, key)
-        if not has_winner_target:  # the per-name biases stay at the choice-only estimate
-            grad = {k: jnp.zeros_like(v) if k in PER_NAME else v for k, v in grad.items()}
         updates, opt_state = optimizer.update(grad, opt_state, raw)
         return optax.apply_updates(raw, updates), opt_state, value, aux
 
@@ -242,8 +232,8 @@ def cross_validate(
 ) -> list[dict]:
     """Held-out collective outcomes: the baseline runs of ``logs`` (files with exactly the names ``names``) are
     dealt to ``folds`` folds; for each fold the choice-only and the collective fit use every other run (the
-    committed-minority runs included) and predict the held-out runs' mean stop time and winner share (W = 2),
-    next to what those runs did."""
+    committed-minority runs included) and predict the held-out runs' mean stop time and the share of runs
+    each name won (``win_share``, per name), next to what those runs did."""
     import dataclasses
 
     from jaxconv.data.tidy import tidy_dataset
@@ -277,7 +267,7 @@ def cross_validate(
                 p = predict_baseline(policy, held.n_agents, len(names), memory, data.payoffs, replicas, sub)
                 row[label] = {
                     "stop_mean": float(np.nanmean(p["stop_rounds"])),
-                    "win_share": float(p["winners"][1] / replicas) if len(names) == 2 else None,
+                    "win_share": (p["winners"] / max(p["winners"].sum(), 1)).round(4).tolist(),
                 }
             out.append(row)
     return out
