@@ -125,13 +125,12 @@ def plot_shares(axis, x, shares, n, **style):
 
 
 def plain_log_ticks(axis, which: str = "x", ticks=None) -> None:
-    """Log axis labelled with plain numbers: major labels at ``ticks`` (default: decades), no minor labels (they
-    collide on short ranges)."""
-    from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
+    """Log axis labelled with plain numbers: major labels at ``ticks`` (default: 1, 2, 5 times powers of 10), no
+    minor labels (they collide on short ranges)."""
+    from matplotlib.ticker import FixedLocator, LogLocator, NullFormatter, ScalarFormatter
 
     target = axis.xaxis if which == "x" else axis.yaxis
-    if ticks is not None:
-        target.set_major_locator(FixedLocator(list(ticks)))
+    target.set_major_locator(LogLocator(subs=(1, 2, 5)) if ticks is None else FixedLocator(list(ticks)))
     formatter = ScalarFormatter()
     formatter.set_scientific(False)
     target.set_major_formatter(formatter)

@@ -8,7 +8,8 @@ small-world and random graphs. Here: ring (k=2), periodic square lattice, Erdos-
 
 import jax
 import matplotlib.pyplot as plt
-from _common import arguments, loglog_slope, save
+import numpy as np
+from _common import arguments, loglog_slope, plain_log_ticks, row, save
 from tqdm import tqdm
 
 from jaxconv import NamingGame, ensemble, topology
@@ -24,6 +25,8 @@ def connected_erdos_renyi(n: int, mean_degree: float, seed: int) -> topology.Nei
     raise RuntimeError(f"no connected G(n={n}, <k>={mean_degree}) in 100 seeds from {seed}")
 
 
+LATTICES = "Baronchelli, Dall'Asta, Barrat & Loreto, PRE 73 015102 (2006)"
+SMALL_WORLD = "Dall'Asta, Baronchelli, Barrat & Loreto, PRE 74 036105 (2006)"
 FAMILIES = {  # name: (graph builder, expected exponent, budget in interactions as a function of N)
     "ring (1D)": (lambda n, seed: topology.ring(n), 3.0, lambda n: 4 * n**3),
     "2D lattice": (lambda n, seed: topology.lattice2d(round(n**0.5)), 2.0, lambda n: 15 * n**2),
@@ -34,19 +37,26 @@ FAMILIES = {  # name: (graph builder, expected exponent, budget in interactions 
         lambda n: 20 * n**2,
     ),
 }
-SIZES = {  # (quick, full)
-    "ring (1D)": ([16, 32, 64, 128], [25, 50, 100, 200, 400]),
-    "2D lattice": ([36, 64, 144, 256], [64, 144, 256, 576, 1024]),
-    "Erdos-Renyi, <k>=10": ([100, 200, 400, 800], [100, 200, 400, 800, 1600, 3200, 6400, 12800]),
-    "Watts-Strogatz, k=4, p=0.1": ([100, 200, 400, 800], [100, 200, 400, 800, 1600, 3200, 6400]),
+SIZES = {  # (quick: a smoke run, full)
+    "ring (1D)": ([16, 32, 64], [25, 50, 100, 200, 400]),
+    "2D lattice": ([36, 64, 144], [64, 144, 256, 576, 1024]),
+    "Erdos-Renyi, <k>=10": ([100, 200, 400], [100, 200, 400, 800, 1600, 3200, 6400, 12800]),
+    "Watts-Strogatz, k=4, p=0.1": ([100, 200, 400], [100, 200, 400, 800, 1600, 3200, 6400]),
+}
+PUBLISHED = {  # family: (source, published uncertainty of the exponent)
+    "ring (1D)": (LATTICES, 0.0),
+    "2D lattice": (LATTICES, 0.0),
+    "Erdos-Renyi, <k>=10": (SMALL_WORLD, 0.1),
+    "Watts-Strogatz, k=4, p=0.1": (SMALL_WORLD, 0.1),
 }
 
 
 def main():
     args = arguments(__doc__)
-    replicas = 12 if args.quick else 32
-    numbers = {"sources": ["Baronchelli et al., PRE 73 015102 (2006)", "Dall'Asta et al., PRE 74 036105 (2006)"]}
-    figure, axis = plt.subplots(figsize=(6, 4.5))
+    replicas = 8 if args.quick else 32
+    numbers = {"sources": [LATTICES, SMALL_WORLD]}
+    reproduced = []
+    figure, axis = plt.subplots(figsize=(7.5, 5))
     for family, (build, expected, budget) in FAMILIES.items():
         sizes = SIZES[family][0 if args.quick else 1]
         times, rows = [], []
@@ -65,23 +75,36 @@ def main():
             "replicas": replicas,
             "per_N": rows,
         }
-        print(family, f"exponent {slope:.2f} +- {error:.2f} (expected {expected})", rows)
-        axis.errorbar(
-            sizes,
-            [t.mean() for t in times],
-            [t.std() for t in times],
-            fmt="o-",
-            label=f"{family}: {slope:.2f} ± {error:.2f} (expected {expected})",
+        source, published_se = PUBLISHED[family]
+        reproduced.append(
+            row(
+                f"exponent of the convergence time, {family} (N = {sizes[0]}..{sizes[-1]})",
+                expected,
+                source,
+                slope,
+                error,
+                published_se=published_se,
+            )
         )
+        print(family, f"exponent {slope:.2f} +- {error:.2f} (expected {expected})", rows)
+        means = np.array([t.mean() for t in times])
+        errors = 1.96 * np.array([t.std(ddof=1) / np.sqrt(len(t)) for t in times])
+        axis.errorbar(
+            sizes, means, np.stack([np.minimum(errors, 0.9 * means), errors]), fmt="o-", capsize=2,
+            label=f"{family}: {slope:.2f} ± {error:.2f} (published {expected:g})",
+        )  # fmt: skip
     axis.set(
         xscale="log",
         yscale="log",
-        xlabel="N agents",
-        ylabel="interactions to consensus",
-        title="Naming game convergence on networks",
+        xlabel="N (agents)",
+        ylabel="time to consensus (interactions)",
+        title=f"Naming game on networks: t_conv ~ N^a ({replicas} runs per point, bars: 95% intervals)",
     )
-    axis.legend(fontsize=8)
-    save(args.out, "naming_networks", numbers, figure)
+    plain_log_ticks(axis, "x")
+    axis.title.set_fontsize(10)
+    axis.legend(fontsize=8, title="family: fitted a ± SE", title_fontsize=8, loc="upper center",
+                bbox_to_anchor=(0.5, -0.14), ncols=1)  # fmt: skip
+    save(args.out, "naming_networks", numbers, figure, reproduced)
 
 
 if __name__ == "__main__":
