@@ -114,6 +114,8 @@ def test_errors_have_one_prefix(capsys, argv, expected):
         (["simulate", "best-response"], ["(default: 0.25)", "--out FILE"]),
         (["fit"], ["(default: softmax)", "(default: 10000)", "(default: the fetched logs"]),
         (["tipping", "binary-naming-game"], ["(default: gradient)", "(default: 0.003)", "--out FILE"]),
+        (["sweep", "best-response"], ["--vary NAME=V1,V2,...", "(default: 0.25)", "--out FILE, --replicas-out FILE"]),
+        (["simulate", "naming-game"], ["--graph GRAPH", "(default: complete)", "--checkpoint DIR", "--no-progress"]),
         (["data", "summary"], ["(default: the fetched logs)", "--out FILE"]),
         (["data", "fetch"], ["(default: all four", "(default: pinned commit)"]),
     ],
@@ -413,3 +415,37 @@ def test_sweep_bad_vary_is_a_one_line_error(capsys, monkeypatch, vary, named):
 def test_sweep_of_an_option_with_several_values_is_refused(capsys):
     status, _, err = _run(capsys, "sweep", "memory-game", "--vary", "payoffs=1,2")
     assert status == 2 and "several values" in err and err.count("\n") == 1
+
+
+def _keys(value, skip=("parameters", "point", "vary")) -> set[str]:
+    """Keys of a JSON object and of its nested objects, except names (``"0"``, ``"1"``) and the keys inside
+    ``skip`` (option names, documented by --help)."""
+    keys = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not key.isdigit():
+                keys.add(key)
+            if key not in skip:
+                keys |= _keys(item, skip)
+    elif isinstance(value, list):
+        for item in value[:1]:
+            keys |= _keys(item, skip)
+    return keys
+
+
+def test_docs_cli_page_explains_every_key(capsys, tmp_path):
+    """docs/cli.md names every key of the simulating commands' JSON (a key ``X_se`` through its ``X``)."""
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
+    assert "Command line: cli.md" in (Path(__file__).resolve().parents[1] / "mkdocs.yml").read_text()
+    check = ["--checkpoint", str(tmp_path / "ck"), "--replicas-out", str(tmp_path / "r.csv")]
+    commands = [
+        [*NAMING, "--committed", "1", "--replicas", "1", *check],
+        [*MEMORY, "--committed", "1", *check],
+        ["sweep", "memory-game", "--agents", "6", "--rounds", "3", "--replicas", "2", "--vary", "memory=1,2", *check],
+    ]
+    for argv in commands:
+        keys = _keys(_json(capsys, *argv))
+        missing = sorted(k for k in keys if f"`{k.removesuffix('_se')}`" not in page)
+        assert not missing, (argv[:2], missing)
