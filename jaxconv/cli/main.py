@@ -1,10 +1,13 @@
-"""Command line: ``jaxconv simulate naming-game|memory-game|best-response ...``, ``jaxconv data fetch [NAME ...]``,
-``jaxconv data summary [PATH]``, ``jaxconv fit [PATH]``, ``jaxconv tipping MODEL ...``.
+"""Command line: ``jaxconv simulate naming-game|memory-game|best-response ...``, ``jaxconv sweep GAME --vary ...``,
+``jaxconv data fetch [NAME ...]``, ``jaxconv data summary [PATH]``, ``jaxconv fit [PATH]``, ``jaxconv tipping MODEL
+...``. This module builds the parser and dispatches; each command is a module of this package (``naming``,
+``memory``, ``sweep``, ``fit``, ``tipping``), and the options the simulating commands share are in ``options``.
 
 Every command prints one JSON object with ``--json`` (a short text summary otherwise) and writes that JSON object
-to a file with ``--out FILE``. Without a PATH, ``data summary`` and ``fit`` read the logs fetched by ``jaxconv data
-fetch`` (:func:`jaxconv.data.fetch.logs_path`). Bad input ends with a one-line ``jaxconv: error: ...`` message and
-exit status 2; ``jaxconv`` alone prints the help.
+to a file with ``--out FILE`` (``sweep``: the table); the object carries ``seed``, ``parameters`` and ``version``.
+Without a PATH, ``data summary`` and ``fit`` read the logs fetched by ``jaxconv data fetch``
+(:func:`jaxconv.data.fetch.logs_path`). Bad input ends with a one-line ``jaxconv: error: ...`` message and exit
+status 2; ``jaxconv`` alone prints the help. The keys: docs/cli.md and docs/results.md.
 """
 
 import argparse

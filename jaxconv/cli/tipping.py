@@ -19,6 +19,8 @@ import math
 
 import numpy as np
 
+from jaxconv.cli import options
+
 MODELS = ("binary-naming-game", "best-response", "fitted")
 METHODS = ("gradient", "sweep", "meanfield")
 
@@ -45,7 +47,7 @@ def _common_arguments(parser, agents: int = 100, rounds: int = 100) -> None:
         "--rounds", type=int, default=rounds, help=f"horizon in population rounds of N interactions (default {rounds})"
     )
     parser.add_argument("--method", default="gradient", help=" | ".join(METHODS))
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=options.seed, default=0, help="random seed")
     parser.add_argument("--schedule", default="pairs", help="pairs | matching")
     parser.add_argument("--p0", type=float, default=0.2, help="gradient: starting committed probability")
     parser.add_argument("--target-se", type=float, default=0.003, help="gradient: standard error to reach")
@@ -62,7 +64,7 @@ def _common_arguments(parser, agents: int = 100, rounds: int = 100) -> None:
         default=16,
         help="gradient: batches of --initial-replicas x 4 replicas for dp_c/dtheta (0: none; default 16)",
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    options.add_output(parser)
 
 
 def run(args) -> dict:
