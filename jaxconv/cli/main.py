@@ -1,7 +1,8 @@
 """Command line: ``jaxconv simulate naming-game|memory-game|best-response ...``, ``jaxconv sweep GAME --vary ...``,
-``jaxconv data fetch [NAME ...]``, ``jaxconv data summary [PATH]``, ``jaxconv fit [PATH]``, ``jaxconv tipping MODEL
-...``. This module builds the parser and dispatches; each command is a module of this package (``naming``,
-``memory``, ``sweep``, ``fit``, ``tipping``), and the options the simulating commands share are in ``options``.
+``jaxconv data fetch [NAME ...]``, ``jaxconv data summary [PATH]``, ``jaxconv fit [PATH]``, ``jaxconv tipping
+MODEL ...``, ``jaxconv reproduce [NAME ...|all]``. This module builds the parser and dispatches; each command is a
+module of this package (``naming``, ``memory``, ``sweep``, ``fit``, ``tipping``, ``reproduce``), and the options
+the simulating commands share are in ``options``.
 
 Every command prints one JSON object with ``--json`` (a short text summary otherwise) and writes that JSON object
 to a file with ``--out FILE`` (``sweep``: the table); the object carries ``seed``, ``parameters`` and ``version``.
@@ -21,9 +22,12 @@ from jaxconv.cli import fit as cli_fit
 from jaxconv.cli import memory as cli_memory
 from jaxconv.cli import naming as cli_naming
 from jaxconv.cli import options
+from jaxconv.cli import reproduce as cli_reproduce
 from jaxconv.cli import sweep as cli_sweep
 from jaxconv.cli import tipping as cli_tipping
 from jaxconv.cli.options import seed  # noqa: F401 (the --seed type, imported from here by jaxconv.cli.fit)
+
+TEXT = {"fit": cli_fit, "tipping": cli_tipping, "sweep": cli_sweep, "reproduce": cli_reproduce}  # text(result)
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -69,8 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="jaxconv",
         description="Dynamics of social conventions in JAX.",
-        epilog="`jaxconv COMMAND --help` describes a command. Every command prints one JSON object with --json and "
-        "writes it to a file with --out FILE.",
+        epilog="`jaxconv COMMAND --help` describes a command. Commands print one JSON object with --json and write "
+        "it to a file with --out FILE (sweep: --out is its table; reproduce: its folder). docs/cli.md explains "
+        "every key.",
     )
     parser.add_argument("--version", action="version", version=f"jaxconv {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
@@ -104,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_fit.add_parser(commands)
     _optional_path(commands.choices["fit"])
     cli_tipping.add_parser(commands)
+    cli_reproduce.add_parser(commands)
     for command in _leaf_parsers(parser):
         if "--json" in command._option_string_actions and "--out" not in command._option_string_actions:
             options.add_out(command)
@@ -150,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail((str(error).splitlines() or [type(error).__name__])[0][:500])
     if as_json:
         print(json.dumps(result))
-    elif args.command in ("fit", "tipping", "sweep"):
-        print({"fit": cli_fit, "tipping": cli_tipping, "sweep": cli_sweep}[args.command].text(result))
+    elif args.command in TEXT:
+        print(TEXT[args.command].text(result))
     elif args.command == "data" and args.data_command == "summary":
         from jaxconv.data.summary import summary_text
 
@@ -178,6 +184,8 @@ def _run(args, as_json: bool) -> dict:
         return cli_fit.run(args)
     if args.command == "tipping":
         return cli_tipping.run(args)
+    if args.command == "reproduce":
+        return cli_reproduce.run(args)
     if args.data_command == "fetch":
         return _fetch(args, progress=not as_json and sys.stderr.isatty())
     from jaxconv.data.fetch import logs_path
