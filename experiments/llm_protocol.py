@@ -13,13 +13,14 @@ import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
-from _common import arguments, mean_and_error, save
+from _common import arguments, binomial_se, mean_and_error, plot_shares, row, save
 
 from jaxconv.engine import ensemble, sweep
 from jaxconv.games.memory import MemoryGame
 from jaxconv.policies import BestResponse, SoftmaxSurrogate
 
 N_AGENTS, MEMORY, MAX_ROUNDS = 24, 5, 200
+SOURCE = "Ashery, Aiello & Baronchelli, Sci. Adv. 11 eadu9368 (2025): strong collective bias, P(M) alone .49-.51"
 NAMES = {2: ["Q", "M"], 10: ["Q", "M", "X", "Y", "F", "J", "P", "R", "C", "D"]}
 
 
@@ -37,7 +38,7 @@ def main():
     key = jax.random.key(args.seed)
     steps = MAX_ROUNDS * N_AGENTS
     numbers = {"source": "Ashery, Aiello & Baronchelli, Sci. Adv. 11 eadu9368 (2025)", "replicas": replicas}
-    figure, axes = plt.subplots(1, 3, figsize=(15, 4))
+    figure, axes = plt.subplots(1, 3, figsize=(16, 4.6))
     for n_names, style in ((2, "-"), (10, "--")):
         for label, policy in (("best response", BestResponse()), ("softmax, P(M)=0.51", softmax_agent(n_names, 0.51))):
             game = MemoryGame(N_AGENTS, n_names, MEMORY, policy=policy)
@@ -52,7 +53,7 @@ def main():
             numbers[f"W={n_names}, {label}"] = {
                 "stopped_fraction": float(stopped.mean()),
                 "stop_rounds (mean, se)": mean_and_error(stop[stopped] / N_AGENTS),
-                "winner_counts": dict(zip(NAMES[n_names], winners.tolist())),
+                "winner_counts (stopped runs)": dict(zip(NAMES[n_names], winners.tolist())),
                 "success_by_round": [None if np.isnan(x) else round(float(x), 4) for x in success[:30]],
             }
             axes[0].plot(np.arange(1, 31), success[:30], style, label=f"W={n_names}, {label}")
@@ -63,33 +64,63 @@ def main():
                 ls=style,
                 label=f"W={n_names}, {label}",
             )
-    axes[0].set(xlabel="population round", ylabel="success rate", title="Success per round (runs still going)")
-    axes[1].set(xlabel="stop time (rounds)", ylabel="runs", title="Stop time (last 3N interactions successes)")
+    axes[0].set(
+        xlabel="population round (N interactions)",
+        ylabel="success rate",
+        title="Success per round (runs not yet stopped)",
+        ylim=(0, 1.02),
+    )
+    axes[1].set(
+        xlabel="stop time (population rounds)",
+        ylabel=f"runs (of {replicas}) per 2 rounds",
+        title="Stop time (the last 3N interactions all succeeded)",
+    )
     for axis in axes[:2]:
-        axis.legend(fontsize=7)
+        axis.legend(fontsize=7, loc="lower right" if axis is axes[0] else "upper right")
 
     individual = np.array([0.5, 0.51, 0.52, 0.54, 0.57, 0.6])
     numbers["collective_vs_individual_bias"] = {}
+    swept = replicas // 4
+    reproduced = []
     for n_names in (2, 10):
         game = MemoryGame(N_AGENTS, n_names, MEMORY, policy=softmax_agent(n_names, 0.5))
         biases = jnp.stack([softmax_agent(n_names, p).bias for p in individual])
-        result = sweep(key, game, {"policy.bias": biases}, replicas // 4, steps, steps, until_done=True)
+        result = sweep(key, game, {"policy.bias": biases}, swept, steps, steps, until_done=True)
         won_by_m = (result.summary["winner"] == 1).mean(axis=1)
         numbers["collective_vs_individual_bias"][f"W={n_names}"] = {
             "individual_P_M_vs_one_other": individual.tolist(),
             "P_M_wins": won_by_m.tolist(),
         }
-        axes[2].plot(individual, won_by_m, "o-", label=f"W={n_names}")
+        plot_shares(axes[2], individual, won_by_m, swept, fmt="o-", label=f"W={n_names}")
+        if n_names == 2:
+            at = int(np.flatnonzero(individual == 0.51)[0])
+            share, se = float(won_by_m[at]), binomial_se(float(won_by_m[at]), swept)
+            reproduced.append(
+                row(
+                    "collective bias from a weak individual one: share of runs won by M, W=2, agents with "
+                    "P(M) = 0.51 alone (softmax surrogate, N=24, H=5)",
+                    "well above the individual 0.51",
+                    SOURCE,
+                    share,
+                    se,
+                    agree=share - 3 * se > 0.51,
+                    note="agree: above 0.51 by 3 SE",
+                )
+            )
     axes[2].plot([0.5, 0.6], [0.5, 0.6], "k:", label="no amplification (W=2)")
     axes[2].set(
         xlabel="individual P(M) with empty memory (vs one other name)",
         ylabel="share of runs won by M",
-        title="Collective bias from individual bias",
+        title=f"Collective bias from individual bias ({swept} runs, 95%)",
     )
-    axes[2].legend(fontsize=8)
+    axes[2].legend(fontsize=8, loc="upper left")
+    figure.suptitle(
+        f"LLM protocol (Ashery et al. 2025) with model agents: N={N_AGENTS}, memory H={MEMORY}, {replicas} runs",
+        fontsize=11,
+    )
     print({k: v for k, v in numbers.items() if k.startswith("W=")})
     print(numbers["collective_vs_individual_bias"])
-    save(args.out, "llm_protocol", numbers, figure)
+    save(args.out, "llm_protocol", numbers, figure, reproduced)
 
 
 if __name__ == "__main__":
