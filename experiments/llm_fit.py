@@ -22,7 +22,8 @@ model's baseline runs of every W=2 name set with at least 6 runs dealt to 2 fold
 and scored on its mean stop time and winner share (written to ``llm_fit_cv.json``).
 
 Logs: ``--data PATH`` (a folder or a zip), else the fetched logs (``jaxconv data fetch``, or ``$JAXCONV_AI_NORMS``).
-``--quick``: the smallest archive's Q,M files, tiny sizes (a smoke run).
+``--quick``: the smallest archive's Q,M files, tiny sizes (a smoke run). ``--fit-json FILE``: the figure and the
+JSON of a saved ``jaxconv fit PATH --collective --json`` output (no fitting).
 """
 
 import sys
@@ -43,10 +44,17 @@ WIDTH = 0.27
 def _options(parser):
     parser.add_argument("--data", type=Path, default=None, help="folder or zip of logs (default: the fetched logs)")
     parser.add_argument("--cv", action="store_true", help="held-out collective outcomes (2 folds of runs)")
+    parser.add_argument(
+        "--fit-json", type=Path, default=None, help="draw from a saved `jaxconv fit --collective --json` output"
+    )
 
 
 def main():
     args = arguments(__doc__, extra=_options)
+    if args.fit_json is not None:
+        import json
+
+        return draw(args, json.loads(args.fit_json.read_text()), Path(args.fit_json))
     try:
         data = logs_path(args.data)
         if not data.exists():
@@ -68,6 +76,11 @@ def main():
         progress=lambda text: print(text, file=sys.stderr, flush=True),
         **settings,
     )
+    draw(args, result, data)
+
+
+def draw(args, result: dict, data: Path) -> None:
+    """The figure, the printed lines and the JSON of a :func:`fit_path` result (with ``collective=True``)."""
     models = result["models"]
     numbers = {"source": str(data), "settings": result["settings"], "models": {}, "reproduced": []}
     figure, axes = plt.subplots(len(models), 4, figsize=(20, 4.6 * len(models)), squeeze=False, layout="constrained")

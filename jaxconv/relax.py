@@ -21,6 +21,10 @@ Observations, recorded every ``record_every`` steps, ``(n_records,)`` per replic
 - ``name_shares`` ``(n_records, W)``: share of the non-committed agents holding each name (memory game: whose
   latest choice it is; finite-pool naming game: whose inventory is exactly it; ``W`` = 0 for the open vocabulary),
   e.g. the winner of a run without committed agents, ``argmax(o["name_shares"][-1])``;
+- ``free_answers``, ``committed_answers``: the number of answers the non-committed agents gave in the block, and
+  how many of them were the committed name (memory game; weighted by non-commitment when that is relaxed; 0 for the
+  naming game), so that the paper's per-round share of the pushed name (:mod:`jaxconv.criteria`) is their ratio
+  with ``record_every`` = N;
 - ``success_rate``: mean success of the interactions of the block;
 - ``log_prob``: log-probability of all choices up to the record (carries the score-function gradient).
 
@@ -112,10 +116,13 @@ def _run(key, game, chooser, n_steps, record_every, committed_probability, repla
         def one_step(population, noise):
             return evaluation.step(chooser, population, *noise)
 
-        population, (successes, draws) = jax.lax.scan(one_step, population, (words, uniforms))
+        population, (successes, answers, draws) = jax.lax.scan(one_step, population, (words, uniforms))
+        free, pushed = jnp.sum(answers, axis=0)
         observation = {
             "committed_share": evaluation.committed_share(chooser, population),
             "name_shares": evaluation.name_shares(chooser, population),
+            "free_answers": free,
+            "committed_answers": pushed,
             "success_rate": jnp.mean(successes),
             "log_prob": population.log_prob,
         }
@@ -325,7 +332,10 @@ class _MemoryEvaluation(NamedTuple):
         by_pair = lambda x: x.reshape((2, n_pairs) + x.shape[1:]).swapaxes(0, 1)  # noqa: E731  (P, 2, ...)
         relevant = by_pair(~population.committed[agents]) if chooser.hard else None
         draws = _draws(chooser, by_pair(step.choices.probabilities), uniforms, relevant)
-        return population, (jnp.mean(step.success), draws)
+        free = mix(population.committed[agents], 0.0, 1.0)
+        committed_name = name_value(self.game.committed_name, self.game.n_names, chooser.hard)
+        answers = jnp.stack([jnp.sum(free), jnp.sum(free * agree(step.names, committed_name))])
+        return population, (jnp.mean(step.success), answers, draws)
 
     def committed_share(self, chooser, population):
         game = self.game
@@ -383,7 +393,8 @@ class _NamingEvaluation(NamedTuple):
         coin = exchange.collapse.probabilities
         probabilities = jnp.stack([jnp.zeros_like(coin), coin], axis=1)
         relevant = jnp.stack([jnp.zeros_like(exchange.success, bool), exchange.success != 0], axis=1)
-        return population, (jnp.mean(exchange.success), _draws(chooser, probabilities, uniforms, relevant))
+        draws = _draws(chooser, probabilities, uniforms, relevant)
+        return population, (jnp.mean(exchange.success), jnp.zeros(2, jnp.float32), draws)
 
     def committed_share(self, chooser, population):
         game = self.game

@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 
 from jaxconv.data import load_logs, tidy_dataset
+from jaxconv.data.summary import critical_masses, flip_outcome
 from jaxconv.data.synthetic import dumps, game_file_name, simulate_run, softmax_agent
-from jaxconv.estimate.collective import fit_collective, targets_of
+from jaxconv.estimate.collective import FlipTarget, fit_collective, flip_targets_of, simulated_flips, targets_of
 from jaxconv.estimate.fit import FAMILIES, SOFTMAX, fit_choices, fit_runs, laplace_sd
 from jaxconv.estimate.likelihood import choice_data
-from jaxconv.estimate.predict import predict_baseline
+from jaxconv.estimate.predict import predict_baseline, predict_tipping
 from jaxconv.policies import SoftmaxSurrogate, memory_view
+from tests.stats import Z_LIMIT
 
 NAMES = ["Q", "M"]
 N_AGENTS, MEMORY = 8, 3
@@ -125,6 +127,44 @@ def test_collective_fit_matches_the_winner_share_of_each_of_three_names(tmp_path
     assert float(result.policy.bias[2]) > float(choice_only.parameters()["bias"][0][2]) + 0.05
     assert abs(after[2] - target.win_share[2]) < abs(before[2] - target.win_share[2]) / 2
     assert np.abs(after - np.array(target.win_share)).max() < np.abs(before - np.array(target.win_share)).max()
+
+
+def test_simulated_flips_follow_the_papers_criterion_like_the_simulator():
+    """P(flip) of the collective fit's differentiable runs (stop at 3N successes, per-round answer shares, last 3
+    rounds >= 2.849) equals the prediction's (``predict_tipping``: the simulator and :mod:`jaxconv.criteria`) within
+    sampling error, at a k where it is far from 0 and 1."""
+    policy = SoftmaxSurrogate([0.0, 0.0], win_stay=1.0, own_weight=1.0, partner_weight=1.0, recency=0.8)
+    target = FlipTarget(N_AGENTS, 0, 1, 2, 0.5, 0.1, 10, horizon_rounds=20)
+    replicas = 1000
+    flips, _ = jax.jit(lambda key: simulated_flips(key, policy, target, 2, MEMORY, (-50, 100), replicas))(
+        jax.random.key(0)
+    )
+    reference = predict_tipping(policy, N_AGENTS, 2, MEMORY, (-50, 100), 0, 1, [2], replicas, jax.random.key(1), 20)
+    p, q = float(flips.mean()), float(reference["run_flip_fraction"][0])
+    assert 0.2 < q < 0.95
+    pooled = (p + q) / 2
+    assert abs(p - q) / np.sqrt(pooled * (1 - pooled) * 2 / replicas) < Z_LIMIT, (p, q)
+
+
+def test_flip_targets_are_the_ks_that_decide_the_critical_mass(tmp_path):
+    agent = softmax_agent({}, win_stay=1.0, own_weight=1.0, partner_weight=1.0, recency=0.8, memory=MEMORY)
+    rng = np.random.default_rng(4)
+    sizes = {"n_agents": N_AGENTS, "memory": MEMORY, "initial": 0, "max_interactions": 20 * N_AGENTS}
+    for k in (1, 2, 3):
+        runs = {r: simulate_run(rng, names=NAMES, policy=agent, committed=k, **sizes) for r in range(6)}
+        name = game_file_name("synth", "committed", NAMES, committed=k, n_agents=N_AGENTS, memory=MEMORY)
+        (tmp_path / name).write_bytes(dumps(runs))
+    logs = load_logs(tmp_path).files
+    (series,) = critical_masses(logs)
+    critical = series["critical_k"]
+    assert critical in (2, 3)
+    targets = flip_targets_of(logs, tuple(NAMES), MEMORY)
+    assert [t.k for t in targets] == [critical - 1, critical]
+    for target in targets:
+        runs = [run for log in logs if log.meta.committed == target.k for run in log.runs]
+        assert target.p_flip == flip_outcome(runs, "M", N_AGENTS)["run_flip_fraction"]
+        assert (target.incumbent, target.pushed, target.n_runs) == (0, 1, 6)
+    assert flip_targets_of(logs, tuple(NAMES), MEMORY + 1) == []
 
 
 def test_retarget_carries_shared_names_biases_to_another_name_set():

@@ -277,3 +277,17 @@ def test_name_shares_sum_to_one_and_contain_the_committed_share(chooser):
     shares = relax.run(jax.random.key(4), naming, chooser, 60, 6)
     np.testing.assert_allclose(shares["name_shares"][:, naming.committed_name], shares["committed_share"], atol=1e-6)
     assert relax.run(jax.random.key(5), NamingGame(4), Sample(), 8, 4)["name_shares"].shape == (2, 0)
+
+
+def test_answer_counts_of_the_non_committed_agents():
+    """``free_answers`` counts the answers of non-committed agents of each interaction (0, 1 or 2; 2 (N - k) / N
+    on average), ``committed_answers`` those of them that are the committed name."""
+    game = MemoryGame(6, 2, 2, policy=SoftmaxSurrogate([0.0, 0.0], partner_weight=1.0), committed=2)
+    observations = jax.vmap(lambda key: relax.run(key, game, Sample(), 40, 1))(jax.random.split(jax.random.key(6), 50))
+    free, pushed = np.asarray(observations["free_answers"]), np.asarray(observations["committed_answers"])
+    assert set(np.unique(free)) <= {0.0, 1.0, 2.0} and np.all(pushed <= free) and np.all(pushed >= 0)
+    samples = free.ravel()
+    z = abs(samples.mean() - 2 * 4 / 6) / (samples.std() / np.sqrt(samples.size))
+    assert z < Z_LIMIT
+    naming = relax.run(jax.random.key(7), NamingGame(4, vocabulary=2), Sample(), 8, 4)
+    assert np.all(naming["free_answers"] == 0)

@@ -28,6 +28,11 @@ def add_parser(commands) -> None:
         help="add the model's single-prompt answers (bias_test, no_memory_bias_test files) to the choices",
     )
     fit.add_argument(
+        "--flip-targets",
+        action="store_true",
+        help="the collective fit also matches P(flip) at the k that decide each observed critical mass",
+    )
+    fit.add_argument(
         "--transfer", action="store_true", help="also predict the model's other name sets (e.g. fit W=2, predict W=10)"
     )
     fit.add_argument("--progress", action="store_true", help="progress on stderr (default: on a terminal)")
@@ -68,6 +73,7 @@ def run(args) -> dict:
         progress=say if say.enabled else None,
         step_progress=say.bar if say.enabled else None,
         transfer=args.transfer,
+        flip_targets=args.flip_targets,
         single_prompts=args.single_prompts,
     )
 

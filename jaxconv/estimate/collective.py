@@ -16,6 +16,8 @@ and the winner (the name held by most agents at the stop, from ``relax``'s ``nam
 to one, so their squared errors are weighted by (W - 1) / W (for W = 2 that is the one share of the second name).
 Their gradients are score-function (REINFORCE) estimates with a leave-one-out baseline (``jaxconv.relax.surrogate``);
 the squared error's gradient uses two independent batches of replicas, (m_a - o) * grad m_b, so that it is unbiased.
+Optionally (:func:`flip_targets_of`), P(flip) of the committed-minority runs at the k that decide each series'
+critical mass is a target too (:class:`FlipTarget`, simulated by :func:`simulated_flips`).
 Optimised by Adam (optax) from the choice-only estimate; the reported estimate is the iterate of the lowest
 (noisy) objective over the last third of the steps. ``weight`` = 1 gives a squared error of one standard error the
 weight of half a run's worth of choices; larger weights trade choice likelihood for collective fit (both are
@@ -31,8 +33,9 @@ import numpy as np
 import optax
 
 from jaxconv.choosers import ScoreFunction
+from jaxconv.criteria import FLIP_LAST_ROUNDS, FLIP_SUM, HORIZON_ROUNDS
 from jaxconv.data.logs import LogFile
-from jaxconv.data.summary import run_winner, stop_time_rounds
+from jaxconv.data.summary import critical_masses, flip_outcome, run_winner, stop_time_rounds
 from jaxconv.estimate.fit import PRIOR_SD, Family
 from jaxconv.estimate.likelihood import ChoiceData, choice_counts, mean_log_likelihood, state_log_probs
 from jaxconv.games.memory import MemoryGame
@@ -83,6 +86,93 @@ def targets_of(logs: list[LogFile], names: tuple[str, ...]) -> list[Target]:
     return out
 
 
+@dataclass(frozen=True)
+class FlipTarget:
+    """Observed P(flip) at one committed k of a committed-minority series: the share ``p_flip`` of the ``n_runs``
+    runs (populations of ``n_agents`` prepared on name index ``incumbent``, k agents committed to ``pushed``) that
+    flipped on their own by the paper's criterion (:mod:`jaxconv.criteria`) within ``horizon_rounds``, with its
+    binomial standard error ``se``."""
+
+    n_agents: int
+    incumbent: int
+    pushed: int
+    k: int
+    p_flip: float
+    se: float
+    n_runs: int
+    horizon_rounds: int = HORIZON_ROUNDS
+
+
+def flip_targets_of(logs: list[LogFile], names: tuple[str, ...], memory: int) -> list[FlipTarget]:
+    """P(flip) targets of the committed-minority series of ``logs`` with names in ``names`` and memory ``memory``,
+    at the k that decide each series' critical mass: the observed critical k and the largest observed k below it
+    (only the largest k when no k flips)."""
+    out = []
+    for series in critical_masses(logs):
+        incumbent, pushed = series["incumbent"], series["pushed"]
+        if incumbent not in names or pushed not in names or series["memory"] != memory:
+            continue
+        ks = sorted(int(k) for k in series["flipped"])
+        critical = series["critical_k"]
+        chosen = [k for k in ks if k < critical][-1:] + [critical] if critical is not None else ks[-1:]
+        n = series["n_agents"]
+        for k in chosen:
+            runs = [run for log in logs if log.name in series["files"] and log.meta.committed == k for run in log.runs]
+            p = flip_outcome(runs, pushed, n, series["horizon_rounds"])["run_flip_fraction"]
+            if p is None:
+                continue
+            se = float(np.sqrt(max(p * (1 - p), 0.25 / len(runs)) / len(runs)))
+            out.append(FlipTarget(n, names.index(incumbent), names.index(pushed), k, p, se, len(runs)))
+    return out
+
+
+def simulated_flips(key, policy, target: FlipTarget, n_names: int, memory: int, payoffs, replicas: int):
+    """``(flipped, log_prob)`` ``(replicas,)`` of hard runs of prepared populations with ``target.k`` committed
+    agents (``ScoreFunction`` choices) over the target's horizon, by the paper's per-run criterion
+    (:mod:`jaxconv.criteria`) as the published runs met it: a run stops once the last 3N interactions all succeeded;
+    its rounds (of N interactions, the trailing incomplete one included) end at the stop or at the horizon; it
+    flipped if the share of the pushed name among the non-committed agents' answers sums to >= 2.849 over its last
+    3 rounds (it is then padded with rounds of share 1 up to the horizon)."""
+    failure, success = payoffs
+    n = target.n_agents
+    game = MemoryGame(
+        n,
+        n_names,
+        memory,
+        policy=policy,
+        payoffs=(success, failure),
+        initial="prepared",
+        prepared_name=target.incumbent,
+        committed_name=target.pushed,
+        committed=target.k,
+    )
+    rounds = target.horizon_rounds
+
+    def one(k):
+        obs = relaxed_run(k, game, ScoreFunction(), rounds * n, 1)
+        index = _stop(obs["success_rate"] > 0.5, n)[1]
+        played = jnp.arange(rounds * n) <= index
+        free = jnp.sum((obs["free_answers"] * played).reshape(rounds, n), axis=1)
+        pushed = jnp.sum((obs["committed_answers"] * played).reshape(rounds, n), axis=1)
+        share = pushed / jnp.maximum(free, 1e-9)
+        last = index // n  # the run's last round
+        in_last = (jnp.arange(rounds) <= last) & (jnp.arange(rounds) > last - FLIP_LAST_ROUNDS)
+        flipped = (last >= FLIP_LAST_ROUNDS - 1) & (jnp.sum(jnp.where(in_last, share, 0.0)) >= FLIP_SUM - 1e-6)
+        return flipped.astype(jnp.float32), obs["log_prob"][-1]
+
+    return jax.vmap(one)(jax.random.split(key, replicas))
+
+
+def _stop(success: jax.Array, n_agents: int) -> tuple[jax.Array, jax.Array]:
+    """Whether a run of per-interaction ``success`` ``(T,)`` stopped (the last 3N interactions all succeeded) and the
+    index of its stopping interaction (T - 1 when it did not stop)."""
+    t = jnp.arange(success.shape[0])
+    last_failure = jax.lax.cummax(jnp.where(success, -1, t))
+    done = t - last_failure >= 3 * n_agents
+    stopped = jnp.any(done)
+    return stopped, jnp.where(stopped, jnp.argmax(done), success.shape[0] - 1)
+
+
 def simulated_outcomes(key, policy, target: Target, n_names: int, memory: int, payoffs, replicas: int):
     """``(stop_rounds, wins, log_prob)`` of ``replicas`` hard runs of ``policy`` (``ScoreFunction`` choices, whose
     log-probability carries the score-function gradient): stop times and log-probabilities ``(replicas,)``, ``wins``
@@ -94,13 +184,7 @@ def simulated_outcomes(key, policy, target: Target, n_names: int, memory: int, p
 
     def one(k):
         obs = relaxed_run(k, game, ScoreFunction(), steps, 1)
-        success = obs["success_rate"] > 0.5
-        t = jnp.arange(steps)
-        last_failure = jax.lax.cummax(jnp.where(success, -1, t))
-        streak = t - last_failure
-        done = streak >= 3 * n
-        stopped = jnp.any(done)
-        index = jnp.where(stopped, jnp.argmax(done), steps - 1)
+        index = _stop(obs["success_rate"] > 0.5, n)[1]
         stop = (index + 1) / n
         win = jax.nn.one_hot(jnp.argmax(obs["name_shares"][index]), n_names)
         return stop, win, obs["log_prob"][-1]
@@ -114,14 +198,19 @@ def _outcome_loss(key, policy, targets, n_names, memory, payoffs, replicas):
     estimates = []
     for target in targets:
         key, ka, kb = jax.random.split(key, 3)
-        stop_a, win_a, lp_a = simulated_outcomes(ka, policy, target, n_names, memory, payoffs, replicas)
-        stop_b, win_b, lp_b = simulated_outcomes(kb, policy, target, n_names, memory, payoffs, replicas)
-        pairs = [(stop_a, stop_b, target.stop_mean, target.stop_se, 1.0)]
-        shares = (n_names - 1) / n_names  # the W shares sum to one: W - 1 free
-        pairs += [
-            (win_a[:, j], win_b[:, j], target.win_share[j], target.win_se[j], shares)
-            for j in range(len(target.win_share))
-        ]
+        if isinstance(target, FlipTarget):
+            flip_a, lp_a = simulated_flips(ka, policy, target, n_names, memory, payoffs, replicas)
+            flip_b, lp_b = simulated_flips(kb, policy, target, n_names, memory, payoffs, replicas)
+            pairs = [(flip_a, flip_b, target.p_flip, target.se, 1.0)]
+        else:
+            stop_a, win_a, lp_a = simulated_outcomes(ka, policy, target, n_names, memory, payoffs, replicas)
+            stop_b, win_b, lp_b = simulated_outcomes(kb, policy, target, n_names, memory, payoffs, replicas)
+            pairs = [(stop_a, stop_b, target.stop_mean, target.stop_se, 1.0)]
+            shares = (n_names - 1) / n_names  # the W shares sum to one: W - 1 free
+            pairs += [
+                (win_a[:, j], win_b[:, j], target.win_share[j], target.win_se[j], shares)
+                for j in range(len(target.win_share))
+            ]
         for a, b, observed, se, scale in pairs:
             m_a = jnp.mean(surrogate(a, lp_a))
             m_b = jnp.mean(surrogate(b, lp_b))
@@ -151,7 +240,7 @@ def fit_collective(
     family: Family,
     data: ChoiceData,
     start: dict,
-    targets: list[Target],
+    targets: list[Target | FlipTarget],
     key,
     *,
     steps: int = STEPS,
@@ -161,7 +250,8 @@ def fit_collective(
     prior_sd: float = PRIOR_SD,
     progress=None,
 ) -> CollectiveFit:
-    """Collective fit of ``family`` (module docstring) from ``start`` (the choice-only raw estimate). ``progress``:
+    """Collective fit of ``family`` (module docstring) from ``start`` (the choice-only raw estimate) to ``targets``
+    (baseline :class:`Target` and :class:`FlipTarget`, in the order of the trace's ``simulated``). ``progress``:
     a callable taking the step's dict, called after each step (e.g. to advance a progress bar)."""
     counts = choice_counts(data)
     n_choices = float(np.sum(np.asarray(counts)))
@@ -273,4 +363,14 @@ def cross_validate(
     return out
 
 
-__all__ = ["CollectiveFit", "Target", "cross_validate", "fit_collective", "simulated_outcomes", "targets_of"]
+__all__ = [
+    "CollectiveFit",
+    "FlipTarget",
+    "Target",
+    "cross_validate",
+    "fit_collective",
+    "flip_targets_of",
+    "simulated_flips",
+    "simulated_outcomes",
+    "targets_of",
+]

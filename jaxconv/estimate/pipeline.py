@@ -9,7 +9,8 @@ For each group:
   of every policy and baseline (:mod:`jaxconv.estimate.fit`); ``policy="auto"`` picks the softmax family (optional
   first-move bias, unanimity bonus, lapse) of the best held-out log-likelihood;
 - with ``collective=True``, the collective fit (:mod:`jaxconv.estimate.collective`: choice likelihood plus simulated
-  stop times and per-name winner shares of the baseline runs);
+  stop times and per-name winner shares of the baseline runs; with ``flip_targets=True`` also P(flip) of the
+  committed-minority runs at the k that decide each critical mass);
 - with ``replicas`` > 0, predicted vs observed winners, stop times and critical masses
   (:mod:`jaxconv.estimate.predict`) of each fit, integrated over ``draws`` parameter draws (bootstrap resamples, or
   the Laplace approximation), each with the targets of issue [collective-fit] (``targets``: stop-time mean within
@@ -63,6 +64,7 @@ def fit_path(
     progress: Callable[[str], None] | None = None,
     step_progress: Callable[[str, int], Callable[[dict], None] | None] | None = None,
     transfer: bool = False,
+    flip_targets: bool = False,
     single_prompts: bool = False,
 ) -> dict:
     """Fit and predict every (model, names, H) group of the game files in ``path`` (module docstring)."""
@@ -124,6 +126,7 @@ def fit_path(
             "collective_steps": collective_steps,
             "weight": weight,
             "transfer": transfer,
+            "flip_targets": flip_targets,
             "single_prompts": single_prompts,
         },
         "models": {},
@@ -158,7 +161,7 @@ def fit_path(
             fits = {"choice_only": fitted.raw}
             if collective:
                 group["collective_fit"], raw = _collective(
-                    fitted, data, in_group, key, collective_steps, weight, say, bar, label, train
+                    fitted, data, in_group, key, collective_steps, weight, say, bar, label, train, flip_targets
                 )
                 if raw is not None:
                     fits["collective"] = raw
@@ -203,17 +206,20 @@ def fit_path(
     return out
 
 
-def _collective(fitted, data, logs, key, steps, weight, say, bar, label, train):
+def _collective(fitted, data, logs, key, steps, weight, say, bar, label, train, flips):
     """The collective fit of one group: (report, raw estimate or None with the reason in the report)."""
 
-    from jaxconv.estimate.collective import fit_collective, targets_of
+    from jaxconv.estimate.collective import fit_collective, flip_targets_of, targets_of
 
     if fitted.family is None or not fitted.family.name.startswith("softmax"):
         return {"fitted": False, "reason": "the collective fit needs a softmax family"}, None
-    targets = targets_of([log for log in logs if log.meta.kind in TRAIN[train]], data.names)
+    training = [log for log in logs if log.meta.kind in TRAIN[train]]
+    targets = targets_of(training, data.names)
     if not targets:
         reason = "no baseline file with at least 2 runs among the training runs: no collective target"
         return {"fitted": False, "reason": reason}, None
+    if flips:
+        targets += flip_targets_of(training, data.names, data.memory)
     say(f"{label}: collective fit, {len(targets)} target group(s), {steps} steps")
     result = fit_collective(
         fitted.family, data, fitted.raw, targets, key, steps=steps, weight=weight, progress=bar(label, steps)
