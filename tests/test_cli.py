@@ -385,6 +385,15 @@ def test_sweep_memory_game_static_and_array_options(capsys, tmp_path):
             np.testing.assert_array_equal(table[name][rows], saved[name], err_msg=name)
     point = next(p for p in result["points"] if p["point"] == {"graph": "ring", "committed_fraction": 0.5})
     assert point["flip_fraction"] == direct["flip_fraction"] and point["winner_counts"] == direct["winner_counts"]
+    checkpoint = ["--checkpoint", str(tmp_path / "ck"), "--chunk-size", "8"]
+    first = _json(capsys, *argv, *checkpoint, "--out", str(tmp_path / "first.npz"))
+    again = _json(capsys, *argv, *checkpoint, "--out", str(tmp_path / "again.npz"))
+    assert first["checkpoint"]["chunks"] == 2 and first["checkpoint"]["chunks_computed"] == 2  # one per group
+    assert again["checkpoint"]["chunks_reused"] == 2 and again["points"] == first["points"] == result["points"]
+    with np.load(tmp_path / "first.npz") as one, np.load(tmp_path / "again.npz") as two:
+        for name in table.files:
+            np.testing.assert_array_equal(one[name], table[name], err_msg=name)
+            np.testing.assert_array_equal(two[name], table[name], err_msg=name)
 
 
 @pytest.mark.parametrize(

@@ -95,10 +95,12 @@ def describe(args, plan: options.Plan, used: dict) -> dict:
 
     game = plan.game
     n_devices = devices_for(args.replicas)
-    per_device = -(-args.replicas // n_devices)
+    chunk = min(options.chunk_size(args), args.replicas) if options.chunked(args) else args.replicas
+    per_device = -(-chunk // n_devices)
     path = (
         f"{args.replicas} replica(s) on {n_devices} of {used['devices']} device(s) in {used['processes']} "
-        f"process(es), {per_device} per device, "
+        f"process(es), {per_device} per device"
+        + (f" in chunks of {chunk}, " if chunk < args.replicas else ", ")
         + ("unbatched (as simulate)" if per_device == 1 else "vmapped")
         + (", stopped at consensus" if args.until_consensus else "")
     )

@@ -435,7 +435,7 @@ def with_se(out: dict, name: str, values, axis: int = 0) -> None:
 def parameters(args) -> dict:
     """The parsed arguments that determine a command's result, JSON-ready (``NOT_PARAMETERS`` left out: the
     command's name, output and execution settings, which the results do not depend on)."""
-    return {name: _plain(value) for name, value in vars(args).items() if name not in NOT_PARAMETERS}
+    return {name: plain(value) for name, value in vars(args).items() if name not in NOT_PARAMETERS}
 
 
 def stamp(result: dict, args) -> dict:
@@ -446,9 +446,10 @@ def stamp(result: dict, args) -> dict:
     return result | {"seed": getattr(args, "seed", None), "parameters": parameters(args), "version": __version__}
 
 
-def _plain(value):
+def plain(value):
+    """A parsed argument as JSON: tuples as lists, numpy scalars as numbers, inf/nan as text, others as str."""
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, float) and not math.isfinite(value):

@@ -138,12 +138,12 @@ def run(args) -> dict:
     for index, (point, (point_args, plan)) in enumerate(zip(points, plans, strict=True)):
         result = results[index]
         outcome = module.outcomes(point_args, plan, result)
-        summaries.append({"point": {k: options._plain(v) for k, v in point.items()}} | _scalars(outcome))
+        summaries.append({"point": {k: options.plain(v) for k, v in point.items()}} | _scalars(outcome))
         first = {name: np.full(args.replicas, _cell(value)) for name, value in point.items()}
         tables.append(options.replica_columns(result.summary, point_args.seed, first))
     out = {
         "game": args.game,
-        "vary": {name: [options._plain(v) for v in column] for name, column in values.items()},
+        "vary": {name: [options.plain(v) for v in column] for name, column in values.items()},
         "grid_points": len(points),
         "replicas": args.replicas,
         "rows": len(points) * args.replicas,
