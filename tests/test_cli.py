@@ -285,6 +285,7 @@ def test_graph_for_every_game_equals_the_api(capsys, tmp_path):
         (["best-response", "--graph", "regular", "--graph-param", "d=3", "--agents", "7"], "d"),
         (["memory-game", "--replicas-out", "table.txt"], "table.txt"),
         (["memory-game", "--chunk-size", "0"], "chunk-size"),
+        (["best-response", "--num-processes", "2"], "--coordinator"),
     ],
 )
 def test_bad_options_are_one_line_errors_before_running(capsys, monkeypatch, flags, named):
@@ -326,12 +327,19 @@ def test_checkpoint_resume(capsys, tmp_path):
     assert status == 2 and err.count("\n") == 1 and files[0].name in err
 
 
-def test_progress_bar_goes_to_stderr(capsys):
+def test_progress_bar_goes_to_stderr(capsys, monkeypatch):
+    import sys
+
     argv = [*MEMORY, "--rounds", "2", "--json"]
     status, out, err = _run(capsys, *argv, "--progress", "--chunk-size", "8")
     assert status == 0 and "replica chunks" in err and "2/2" in err
     assert json.loads(out)["replicas"] == 16
     status, out, err = _run(capsys, *argv, "--no-progress", "--chunk-size", "8")
+    assert status == 0 and err == ""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # by default: a bar on a terminal, unless --json
+    status, out, err = _run(capsys, *argv[:-1], "--chunk-size", "8")
+    assert status == 0 and "replica chunks" in err and "replicas: 16" in out
+    status, out, err = _run(capsys, *argv, "--chunk-size", "8")
     assert status == 0 and err == ""
 
 
