@@ -1,14 +1,17 @@
-"""One replica of the minimal naming game to consensus at large N: jaxconv (word-slot inventories, one device)
-beside the numba peer, in ONE process, one after the other; and the memory per replica of each representation.
+"""One replica of the minimal naming game to consensus at large N: jaxconv (word-slot inventories in conflict-free
+blocks, one device) beside the numba peer, in ONE process, one after the other; and the memory per replica of each
+representation.
 
     pip install -e ".[bench]" && python benchmarks/bench_scale.py                  # N = 10^3, 10^4, 10^5
     python benchmarks/bench_scale.py --sizes 1000 10000 --quick                    # seconds
 
 The numba peer (``reference_loops.numba_to_consensus``) is the compiled single-core loop of ``numba_loop``:
 per-agent word lists with room for every word and a linear search. jaxconv runs through ``timed_ensemble`` (one
-replica, ``until_done``, consensus checked every N interactions), as ``jaxconv simulate naming-game --replicas 1
---until-consensus`` does. Times are wall-clock and process CPU seconds (the CPU time is less sensitive to other
-load on a shared machine).
+replica, ``until_done``), as ``jaxconv simulate naming-game --replicas 1 --until-consensus`` does: for slot
+inventories with random sequential pairs that is the conflict-free block path (``jaxconv.games.blocks``,
+consensus checked after every block); ``--sequential`` runs the one-step-at-a-time path instead. Times are
+wall-clock and process CPU seconds (the CPU time is less sensitive to other load on a shared machine); the load
+average is printed before and after each run.
 """
 
 import argparse
@@ -42,24 +45,38 @@ def memory_table(sizes=(10**2, 10**3, 10**4, 10**5, 10**6)) -> list[dict]:
     return rows
 
 
-def jaxconv_one(n: int, seed: int = 0, inventory: str = "auto") -> dict:
+def jaxconv_one(n: int, seed: int = 0, inventory: str = "auto", stepping: str = "auto") -> dict:
     import jax
 
-    from jaxconv.engine import timed_ensemble
+    import numpy as np
+
+    from jaxconv.engine import _replicated, _sharded_padded, compiled_runner, timed_ensemble
     from jaxconv.games.naming import NamingGame
 
-    game = NamingGame(n, inventory=inventory)
+    game = NamingGame(n, inventory=inventory, stepping=stepping)
     budget = min(int(6 * n**1.5) // n * n, (2**31 - 1) // n * n)
-    cpu = time.process_time()
-    result, compile_seconds, run_seconds = timed_ensemble(jax.random.key(seed), game, 1, budget, n, until_done=True)
-    summary = result.summary
+    key = jax.random.key(seed)
+    # the run as timed_ensemble makes it (one replica, one device), compiled first so that CPU time is the run's
+    keys = np.asarray(jax.random.key_data(jax.random.split(key, 1)))
+    padded, arrays = _sharded_padded(keys, 1, 1), _replicated(game, 1)
+    start = time.perf_counter()
+    compiled = compiled_runner(game, (), budget, n, True, 1, 1).lower(padded, arrays).compile()
+    compile_seconds = time.perf_counter() - start
+    cpu, start = time.process_time(), time.perf_counter()
+    summary = jax.device_get(jax.block_until_ready(compiled(padded, arrays)))[0]
+    run_seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
+    if summary.get("overflow", [False])[0]:  # rare: rerun through timed_ensemble, which regrows K
+        result, compile_seconds, run_seconds = timed_ensemble(key, game, 1, budget, n, until_done=True)
+        summary, cpu_seconds = result.summary, float("nan")
     return {
         "consensus_time": int(summary["consensus_time"][0]),
         "interactions_run": int(summary["interactions"][0]),
         "compile_seconds": compile_seconds,
         "run_seconds": run_seconds,
-        "cpu_seconds_with_compile": time.process_time() - cpu,
+        "cpu_seconds": cpu_seconds,
         "inventory": game.inventory,
+        "stepping": game.stepping,
+        "block_size": game.block_size if game.in_blocks else None,
         "initial_capacity": game.capacity,
         "capacity": int(summary.get("capacity", [game.capacity])[0]),
         "state_bytes": game.state_bytes(),
@@ -80,6 +97,7 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
     parser.add_argument("--quick", action="store_true", help="N = 10^3 only")
     parser.add_argument("--no-numba", action="store_true")
+    parser.add_argument("--sequential", action="store_true", help="one step at a time instead of blocks")
     parser.add_argument("--out", type=Path, default=HERE / "results_scale.json")
     args = parser.parse_args()
     if args.quick:
@@ -89,22 +107,29 @@ def main():
     configure(devices=1)
     rows = []
     for n in args.sizes:
-        row = {"N": n, "jaxconv": jaxconv_one(n)}
+        row = {"N": n, "load_before": os.getloadavg()[0]}
+        row["jaxconv"] = jaxconv_one(n, stepping="sequential" if args.sequential else "auto")
         if not args.no_numba:
             row["numba"] = numba_one(n)
             row["ratio_wall"] = row["jaxconv"]["run_seconds"] / row["numba"]["run_seconds"]
+            row["ratio_cpu"] = row["jaxconv"]["cpu_seconds"] / row["numba"]["cpu_seconds"]
+        row["load_after"] = os.getloadavg()[0]
         print(json.dumps(row), flush=True)
         rows.append(row)
     report = {"load_average": os.getloadavg(), "one_replica": rows, "memory": memory_table()}
     args.out.write_text(json.dumps(report, indent=2))
-    print("\n| N | numba s | jaxconv s (compile) | ratio | consensus at (jaxconv, numba) | capacity |")
-    print("|---|---|---|---|---|---|")
+    print("\n| N | numba s (CPU s) | jaxconv s (CPU s), compile | ratio wall (CPU) | consensus at (jaxconv, numba) "
+          "| K | load |")
+    print("|---|---|---|---|---|---|---|")
+    nan = float("nan")
     for row in rows:
         j, nb = row["jaxconv"], row.get("numba", {})
         print(
-            f"| {row['N']:.0e} | {nb.get('run_seconds', float('nan')):.3g} | {j['run_seconds']:.3g} "
-            f"({j['compile_seconds']:.1f}) | {row.get('ratio_wall', float('nan')):.2f}x | "
-            f"{j['consensus_time']}, {nb.get('consensus_time')} | {j['capacity']} |"
+            f"| {row['N']:.0e} | {nb.get('run_seconds', nan):.3g} ({nb.get('cpu_seconds', nan):.3g}) | "
+            f"{j['run_seconds']:.3g} ({j['cpu_seconds']:.3g}), "
+            f"{j['compile_seconds']:.1f} | {row.get('ratio_wall', nan):.2f}x ({row.get('ratio_cpu', nan):.2f}x) | "
+            f"{j['consensus_time']:,}, {nb.get('consensus_time', 0):,} | {j['capacity']} | "
+            f"{row['load_before']:.1f}-{row['load_after']:.1f} |"
         )
     print("\n| N | bitsets | slots (K) | auto |\n|---|---|---|---|")
     for m in report["memory"]:

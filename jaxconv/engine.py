@@ -12,6 +12,10 @@ axis (as ``simulate``). Under JAX's multi-process runtime (``jax.distributed``, 
 ``jaxconv.devices.configure(coordinator=..., n_processes=..., process_id=...)``) every process runs the same call:
 the replicas are sharded over the devices of all processes and every process gets all the results.
 
+A game may instead run in blocks of interactions (``game.in_blocks``: ``NamingGame`` with word slots and random
+sequential pairs, ``jaxconv.games.blocks``): ``game.advance_to(key, state, end, stop_at_consensus=...)`` then
+replaces the steps; interaction t's randomness depends on (key, t) only, so records just say where to stop.
+
 A game whose inventories can overflow (``NamingGame`` with word slots) says so per replica in its summary
 (``game.overflowed(summary)``); those replicas are rerun, with their own keys, on ``game.grown()`` until none
 overflows, so results are those of a capacity large enough for every replica.

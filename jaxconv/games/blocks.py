@@ -1,7 +1,7 @@
 """Exact conflict-free blocks of random sequential pairs: the naming game with word slots, many interactions at once.
 
 The random draws of interaction t (speaker, hearer, word choice, collapse coin: four independent uint32 words) are a
-function of ``(key, t)`` only (:func:`draws`), so the sequence of interactions is fixed whatever way it is grouped.
+function of ``(key, t)`` only (:func:`draws`, Threefry in counter mode), so the sequence of interactions is fixed whatever way it is grouped.
 Interactions that touch disjoint agents commute. Each iteration of a while loop takes the next B candidates
 t .. t+B-1, finds the first j >= 1 whose speaker or hearer already takes part in t .. t+j-1, applies t .. t+j-1 at
 once (vectorised reads and writes of the slot rows) and goes on at t+j. Interaction t+j is never dropped (it opens
@@ -15,22 +15,49 @@ Consensus is checked at the end of each block (only when every agent holds one w
 (inventories cannot change while every agent holds the same single word).
 """
 
+import math
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from jaxconv.games.naming import RESERVED_NAMES, SEARCH_BLOCK, SLOTS_HEADER, NamingState, _uniform_index
+from jaxconv.games.naming import RESERVED_NAMES, SLOTS_HEADER, NamingState, _uniform_index
 from jaxconv.random_words import take_int, to_unit
 
 DRAWS = 4  # uint32 words per interaction: speaker, hearer, word choice, collapse coin
+SEARCH_WIDTH = 64
 CONSENSUS_CHUNK = 4096  # agents compared at once by the consensus check
 
 
 def draws(key: jax.Array, start: jax.Array, count: int) -> jax.Array:
-    """``(count, 4) uint32``: the draws of interactions ``start .. start+count-1``, each from
-    ``fold_in(key, index)`` (independent of how interactions are grouped)."""
-    indices = (start + jnp.arange(count, dtype=jnp.int32)).astype(jnp.uint32)
-    return jax.vmap(lambda i: jax.random.bits(jax.random.fold_in(key, i), (DRAWS,), jnp.uint32))(indices)
+    """``(count, 4) uint32``: the draws of interactions ``start .. start+count-1``. Interaction t's four words are
+    Threefry-2x32 of the counters (t, 0) and (t, 1) under the replica's key (``jax.random``'s default generator
+    in counter mode), so they depend on ``(key, t)`` only, not on how interactions are grouped."""
+    key_words = jax.random.key_data(key)
+    if key_words.shape != (2,):
+        raise ValueError(f"conflict-free blocks need a threefry key (2 uint32 words), got key data {key_words.shape}")
+    t = (start + jnp.arange(count, dtype=jnp.int32)).astype(jnp.uint32)
+    first, second = threefry2x32(key_words, t, jnp.zeros_like(t)), threefry2x32(key_words, t, jnp.ones_like(t))
+    return jnp.stack([*first, *second], axis=1)
+
+
+def threefry2x32(key_words: jax.Array, x0: jax.Array, x1: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The Threefry-2x32 block cipher (20 rounds; Salmon, Moraes, Dror & Shaw, SC 2011) of the uint32 counter pairs
+    ``(x0, x1)`` under the key ``(2,) uint32``, written out so that XLA fuses it into one loop (``jax.random``
+    lowers it on CPU as a rolled loop of five iterations, whose per-operation overhead dominates small batches).
+    Equal to ``jax.extend.random.threefry2x32_p`` (tests/test_blocks.py)."""
+    k0, k1 = key_words[0], key_words[1]
+    schedule = (k0, k1, k0 ^ k1 ^ np.uint32(0x1BD11BDA))
+    rotations = ((13, 15, 26, 6), (17, 29, 16, 24))
+    x0, x1 = x0 + schedule[0], x1 + schedule[1]
+    for block in range(5):
+        for r in rotations[block % 2]:
+            x0 = x0 + x1
+            x1 = x0 ^ ((x1 << np.uint32(r)) | (x1 >> np.uint32(32 - r)))
+        x0 = x0 + schedule[(block + 1) % 3]
+        x1 = x1 + schedule[(block + 2) % 3] + np.uint32(block + 1)
+    return x0, x1
 
 
 def pairs(game, words: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
@@ -51,15 +78,16 @@ def first_conflict(stamps: jax.Array, speakers: jax.Array, hearers: jax.Array) -
     positions = jnp.arange(size, dtype=jnp.int32)
     agents = jnp.concatenate([speakers, hearers])
     first = stamps.at[agents].min(jnp.concatenate([positions, positions]))
-    earlier = jnp.minimum(first[speakers], first[hearers]) < positions
-    return jnp.min(jnp.where(earlier, positions, size)), first.at[agents].set(size)
+    # the barrier orders the reads before the reset, so that XLA resets in place instead of copying the (N,) array
+    earliest, first = jax.lax.optimization_barrier((jnp.minimum(first[speakers], first[hearers]), first))
+    return jnp.min(jnp.where(earliest < positions, positions, size)), first.at[agents].set(size)
 
 
 def knows(inventories: jax.Array, hearers, sizes, words, active) -> jax.Array:
-    """``(B,) bool``: whether each hearer holds its word, searching ``SEARCH_BLOCK`` slots of every row at a time
-    and only as far as the largest inventory still unresolved (O(size) work, not O(K))."""
+    """``(B,) bool``: whether each active hearer holds its word, reading ``SEARCH_WIDTH`` slots of every row at a
+    time and only as far as the largest inventory still unresolved (O(size) work, not O(K))."""
     capacity = inventories.shape[1] - SLOTS_HEADER
-    width = min(SEARCH_BLOCK, capacity)
+    width = math.gcd(capacity, SEARCH_WIDTH)  # pieces tile the K slots: a piece never runs past the row
     offsets = jnp.arange(width, dtype=jnp.int32)
 
     def unresolved(carry):
@@ -68,10 +96,11 @@ def knows(inventories: jax.Array, hearers, sizes, words, active) -> jax.Array:
 
     def search(carry):
         start, found = carry
-        slots = start + offsets
-        block = inventories[hearers[:, None], SLOTS_HEADER + jnp.minimum(slots, capacity - 1)[None, :]]
-        hit = (block == words[:, None]) & (slots[None, :] < sizes[:, None])
-        return start + width, found | jnp.any(hit, axis=1)
+        searching = active & ~found & (start < sizes)
+        rows = jnp.where(searching, hearers, 0)  # rows already resolved read row 0 (cached) instead
+        piece = jax.vmap(lambda row: jax.lax.dynamic_slice(inventories, (row, SLOTS_HEADER + start), (1, width))[0])
+        hits = (piece(rows) == words[:, None]) & ((start + offsets)[None, :] < sizes[:, None])
+        return start + width, found | (searching & (jnp.sum(hits, axis=1, dtype=jnp.int32) > 0))
 
     return jax.lax.while_loop(unresolved, search, (jnp.int32(0), jnp.zeros(hearers.shape, bool)))[1]
 
