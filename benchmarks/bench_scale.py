@@ -4,6 +4,7 @@ representation.
 
     pip install -e ".[bench]" && python benchmarks/bench_scale.py                  # N = 10^3, 10^4, 10^5
     python benchmarks/bench_scale.py --sizes 1000 10000 --quick                    # seconds
+    python benchmarks/bench_scale.py --sizes 1000000 --segments 50000000           # N = 10^6, progress lines
 
 The numba peer (``reference_loops.numba_to_consensus``) is the compiled single-core loop of ``numba_loop``:
 per-agent word lists with room for every word and a linear search. jaxconv runs through ``timed_ensemble`` (one
@@ -83,6 +84,43 @@ def jaxconv_one(n: int, seed: int = 0, inventory: str = "auto", stepping: str = 
     }
 
 
+def jaxconv_segments(n: int, segment: int, seed: int = 0, limit: int = 2**31 - 1):
+    """One replica of N agents in conflict-free blocks, ``segment`` interactions per call, printing a JSON line
+    after each (interactions, words, seconds so far) until consensus: the cost of a run too long to wait for."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxconv.engine import _compiler_options
+    from jaxconv.games.naming import NamingGame
+
+    game = NamingGame(n, stepping="blocks")
+    key = jax.random.key(seed)
+    init_key, run_key = jax.random.split(key)  # as simulate_until_done splits it
+    run = jax.jit(
+        lambda state, end: game.advance_to(run_key, state, end, stop_at_consensus=True),
+        donate_argnums=0,
+        compiler_options=_compiler_options(),
+    )
+    state = jax.jit(lambda k: game.init(k))(init_key)
+    cpu, start = time.process_time(), time.perf_counter()
+    while int(state.consensus_time) < 0 and not bool(state.overflow) and int(state.interactions) < limit:
+        state = run(state, jnp.int32(min(limit, int(state.interactions) + segment)))
+        line = {
+            "N": n,
+            "interactions": int(state.interactions),
+            "total_words": int(state.total_words),
+            "peak_words": int(state.peak_words),
+            "seconds": round(time.perf_counter() - start, 1),
+            "cpu_seconds": round(time.process_time() - cpu, 1),
+            "consensus_time": int(state.consensus_time),
+            "overflow": bool(state.overflow),
+            "capacity": game.capacity,
+            "state_bytes": game.state_bytes(),
+            "load": os.getloadavg()[0],
+        }
+        print(json.dumps(line), flush=True)
+
+
 def numba_one(n: int, seed: int = 0) -> dict:
     from reference_loops import numba_to_consensus
 
@@ -98,6 +136,10 @@ def main():
     parser.add_argument("--quick", action="store_true", help="N = 10^3 only")
     parser.add_argument("--no-numba", action="store_true")
     parser.add_argument("--sequential", action="store_true", help="one step at a time instead of blocks")
+    parser.add_argument(
+        "--segments", type=int, default=None, metavar="T",
+        help="instead: one replica of the first size in blocks, a progress line every T interactions",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=HERE / "results_scale.json")
     args = parser.parse_args()
     if args.quick:
@@ -105,6 +147,9 @@ def main():
     from jaxconv.devices import configure
 
     configure(devices=1)
+    if args.segments:
+        jaxconv_segments(args.sizes[0], args.segments)
+        return
     rows = []
     for n in args.sizes:
         row = {"N": n, "load_before": os.getloadavg()[0]}
