@@ -41,10 +41,10 @@ def arguments(description: str, extra=None) -> argparse.Namespace:
 
 
 def save(out: Path, name: str, numbers: dict, figure, reproduced: list[dict] | None = None) -> None:
-    """Write ``name.json`` (``numbers``, plus ``reproduced``: rows of :func:`row`) and ``name.png`` into ``out`` and
-    say where they are."""
+    """Write ``name.json`` (``numbers``, plus ``reproduced``: rows of :func:`row`, else those already in
+    ``numbers["reproduced"]``) and ``name.png`` into ``out`` and say where they are."""
     out.mkdir(parents=True, exist_ok=True)
-    rows = list(reproduced or [])
+    rows = list(numbers.get("reproduced", []) if reproduced is None else reproduced)
     for entry in rows:
         missing = [key for key in ROW_KEYS if key not in entry]
         if missing:

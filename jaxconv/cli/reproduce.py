@@ -258,7 +258,9 @@ def _last_line(log: Path) -> str:
 
 
 def _value(value) -> str:
-    if isinstance(value, bool) or value is None:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
         return str(value)
     if isinstance(value, (int, float)):
         return f"{value:.4g}"
