@@ -27,7 +27,7 @@ EXPERIMENTS = {  # name: what it reproduces; the order of `all`
     "llm_protocol": "Ashery et al. 2025: collective bias in the LLM protocol with model agents",
     "llm_fit": "Ashery et al. 2025: policies fitted to the LLM logs against the observed outcomes",
     "tipping_gradients": "Xie et al. 2011, Centola et al. 2018: thresholds by stochastic Newton steps",
-    "gradient_estimators": "gradient estimators against exact derivatives (no published values)",
+    "gradient_estimators": "gradient estimators against exact derivatives; no published values",
 }
 NEEDS_LOGS = frozenset({"llm_fit"})
 ROW_KEYS = ("quantity", "published", "source", "ours", "uncertainty", "agree")
@@ -83,8 +83,8 @@ def run(args, progress: bool | None = None) -> dict:
 
     result = {
         "version": __version__,
-        "command": "jaxconv reproduce "
-        + " ".join([*names, *(["--quick"] if args.quick else []), "--seed", str(args.seed)]),
+        "command": " ".join(["jaxconv reproduce", *(args.names or ["all"]), *["--quick"] * args.quick])
+        + f" --seed {args.seed}",
         "quick": bool(args.quick),
         "seed": args.seed,
         "directory": str(out),
