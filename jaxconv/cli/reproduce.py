@@ -81,10 +81,10 @@ def run(args, progress: bool | None = None) -> dict:
         bar.close()
     from jaxconv import __version__
 
+    quick = ["--quick"] if args.quick else []
     result = {
         "version": __version__,
-        "command": " ".join(["jaxconv reproduce", *(args.names or ["all"]), *["--quick"] * args.quick])
-        + f" --seed {args.seed}",
+        "command": " ".join(["jaxconv reproduce", *(args.names or ["all"]), *quick, "--seed", str(args.seed)]),
         "quick": bool(args.quick),
         "seed": args.seed,
         "directory": str(out),
