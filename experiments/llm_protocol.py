@@ -111,7 +111,7 @@ def main():
     axes[2].set(
         xlabel="individual P(M) with empty memory (vs one other name)",
         ylabel="share of runs won by M",
-        title=f"Collective bias from individual bias ({swept} runs, 95%)",
+        title=f"Collective from individual bias ({swept} runs per point, bars: 95%)",
     )
     axes[2].legend(fontsize=8, loc="upper left")
     figure.suptitle(
