@@ -1,13 +1,13 @@
 """Exact conflict-free blocks of random sequential pairs: the naming game with word slots, many interactions at once.
 
 The random draws of interaction t (speaker, hearer, word choice, collapse coin: four independent uint32 words) are a
-function of ``(key, t)`` only (:func:`draws`, Threefry in counter mode), so the sequence of interactions is fixed whatever way it is grouped.
-Interactions that touch disjoint agents commute. Each iteration of a while loop takes the next B candidates
+function of ``(key, t)`` only (:func:`draws`, Threefry in counter mode), so the sequence of interactions is fixed
+whatever way it is grouped. Interactions that touch disjoint agents commute. Each iteration of a while loop takes the next B candidates
 t .. t+B-1, finds the first j >= 1 whose speaker or hearer already takes part in t .. t+j-1, applies t .. t+j-1 at
 once (vectorised reads and writes of the slot rows) and goes on at t+j. Interaction t+j is never dropped (it opens
 the next block), so the state after any number of blocks is exactly that of the one-at-a-time process over the same
 draws, whatever B. With uniform pairs among N agents the first conflict comes after about 0.63 sqrt(N) interactions
-(P(j > x) ~ exp(-2 x^2 / N)), so a block of B ~ sqrt(N) candidates applies ~0.6 sqrt(N) interactions.
+(P(j > x) ~ exp(-2 x^2 / N)); the default B = 2/3 sqrt(N) (``naming.default_block_size``) applies ~0.51 sqrt(N).
 
 Counters are exact: the size changes of the block's interactions are summed in sequence order (cumulative sums), so
 ``total_words``, ``n_single``, ``peak_words``/``peak_time`` and ``single_since`` are those of the sequential process.
@@ -26,7 +26,7 @@ from jaxconv.games.naming import RESERVED_NAMES, SLOTS_HEADER, NamingState, _uni
 from jaxconv.random_words import take_int, to_unit
 
 DRAWS = 4  # uint32 words per interaction: speaker, hearer, word choice, collapse coin
-SEARCH_WIDTH = 64
+SEARCH_WIDTH = 64  # slots of a row compared at once by the membership search
 CONSENSUS_CHUNK = 4096  # agents compared at once by the consensus check
 
 
@@ -68,19 +68,20 @@ def pairs(game, words: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.
     return speakers, hearers, to_unit(words[:, 2]), to_unit(words[:, 3])
 
 
-def first_conflict(stamps: jax.Array, speakers: jax.Array, hearers: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Position of the first candidate that shares an agent with an earlier one (B if none), and ``stamps``
-    restored.
+def first_conflict(stamps, previous, speakers, hearers) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Position of the first candidate that shares an agent with an earlier one (B if none), then the stamps and
+    the agents to reset next time.
 
-    ``stamps`` is ``(N,) int32``, B everywhere between calls: the earliest position touching each agent is
-    scattered into it (scatter-min), read back for both agents of every candidate, then reset to B (O(B) work)."""
+    ``stamps`` is ``(N,) int32``, B everywhere except at the agents ``previous`` ``(2B,)`` of the last call: those
+    are reset to B, the earliest position touching each agent of this block is scattered in (scatter-min) and read
+    back for both agents of every candidate (O(B) work; resetting at the next call, before the writes, rather than
+    after the reads keeps XLA from copying the (N,) array)."""
     size = speakers.shape[0]
     positions = jnp.arange(size, dtype=jnp.int32)
     agents = jnp.concatenate([speakers, hearers])
-    first = stamps.at[agents].min(jnp.concatenate([positions, positions]))
-    # the barrier orders the reads before the reset, so that XLA resets in place instead of copying the (N,) array
-    earliest, first = jax.lax.optimization_barrier((jnp.minimum(first[speakers], first[hearers]), first))
-    return jnp.min(jnp.where(earliest < positions, positions, size)), first.at[agents].set(size)
+    stamps = stamps.at[previous].set(size).at[agents].min(jnp.concatenate([positions, positions]))
+    earlier = jnp.minimum(stamps[speakers], stamps[hearers]) < positions
+    return jnp.min(jnp.where(earlier, positions, size)), stamps, agents
 
 
 def knows(inventories: jax.Array, hearers, sizes, words, active) -> jax.Array:
@@ -123,12 +124,12 @@ def all_same_word(inventories: jax.Array, needed: jax.Array) -> jax.Array:
     return needed & jax.lax.while_loop(more, compare, (jnp.int32(0), jnp.bool_(True)))[1]
 
 
-def apply_block(game, key: jax.Array, state: NamingState, stamps: jax.Array, end, block_size: int):
+def apply_block(game, key: jax.Array, state: NamingState, stamps, previous, end, block_size: int):
     """The next conflict-free prefix of the candidates ``state.interactions ..`` (at most up to ``end``), applied:
-    returns ``(state, stamps)``."""
+    returns ``(state, stamps, agents)`` (``first_conflict``'s stamps and agents to reset next time)."""
     t = state.interactions
     speakers, hearers, u_word, u_coin = pairs(game, draws(key, t, block_size))
-    j, stamps = first_conflict(stamps, speakers, hearers)
+    j, stamps, touched = first_conflict(stamps, previous, speakers, hearers)
     j = jnp.minimum(j, end - t)
     positions = jnp.arange(block_size, dtype=jnp.int32)
     active = positions < j
@@ -184,7 +185,7 @@ def apply_block(game, key: jax.Array, state: NamingState, stamps: jax.Array, end
         consensus_time=jnp.where(consensus, single_since, state.consensus_time),
         overflow=state.overflow | jnp.any(overflow),
     )
-    return state, stamps
+    return state, stamps, touched
 
 
 def advance_to(game, key: jax.Array, state: NamingState, end, *, stop_at_consensus: bool) -> NamingState:
@@ -193,15 +194,16 @@ def advance_to(game, key: jax.Array, state: NamingState, end, *, stop_at_consens
     ``end`` are counted (as successes) without being simulated."""
     block_size = game.block_size
     stamps = jnp.full((game.n_population,), block_size, jnp.int32)
+    touched = jnp.zeros(2 * block_size, jnp.int32)
 
     def more(carry):
-        state, _ = carry
+        state = carry[0]
         return (state.interactions < end) & ~state.overflow & (state.consensus_time < 0)
 
     def step(carry):
         return apply_block(game, key, *carry, end, block_size)
 
-    state = jax.lax.while_loop(more, step, (state, stamps))[0]
+    state = jax.lax.while_loop(more, step, (state, stamps, touched))[0]
     if stop_at_consensus:
         return state
     skipped = jnp.where((state.consensus_time >= 0) & ~state.overflow, end - state.interactions, 0)
