@@ -128,3 +128,38 @@ def test_two_quick_experiments(tmp_path):
     table = _table((out / "REPORT.md").read_text())
     assert len(table) == len(rows) and all(len(cells) == 6 for cells in table)
     assert "reproduced quantities" in reproduce.text(result)
+
+
+@pytest.fixture
+def common(monkeypatch):
+    """experiments/_common.py, the helpers that write the rows."""
+    monkeypatch.syspath_prepend(str(reproduce.experiments_dir()))
+    import _common
+
+    monkeypatch.setattr(_common, "QUICK", False)
+    return _common
+
+
+def test_row_agreement_rules(common):
+    inside = common.row("q", 0.5, "s", 0.529, 0.01)  # 2.9 SE: agrees
+    assert inside["agree"] is True and inside["uncertainty"] == 0.01 and set(common.ROW_KEYS) <= set(inside)
+    assert common.row("q", 0.5, "s", 0.531, 0.01)["agree"] is False
+    assert common.row("q", 0.5, "s", 0.55, 0.01, published_se=0.02)["agree"] is True  # combined SE 0.0224
+    assert common.row("q", 0.0979, "s", 0.1, interval=(0.09, 0.11))["agree"] is True
+    assert common.row("q", 0.0979, "s", 0.1, interval=(0.099, 0.11))["agree"] is False
+    assert common.row("q", "increasing", "s", "1, 2", agree=True, note="n")["note"] == "n"
+    assert common.row("q", 1.0, "s", 2.0)["agree"] is None  # no uncertainty: undecided
+    common.QUICK = True
+    assert common.row("q", 0.5, "s", 0.6, 0.01)["note"].startswith("quick run: too small to be conclusive")
+    assert "note" not in common.row("q", 0.5, "s", 0.5, 0.01)
+
+
+def test_share_interval_and_crossing(common):
+    low, high = common.share_interval([0, 5, 10], 10)  # Wilson 95%: 0/10, 5/10, 10/10
+    assert low == pytest.approx([0, 0.2366, 0.7225], abs=1e-4)
+    assert high == pytest.approx([0.2775, 0.7634, 1], abs=1e-4)
+    assert common.crossing([0.1, 0.2, 0.3], [0.2, 0.4, 0.8]) == pytest.approx(0.225)
+    assert common.crossing([0.1, 0.2], [0.1, 0.4]) is None
+    estimate, (low, high) = common.crossing_interval([0.1, 0.2, 0.3], [20, 40, 80], 100)
+    assert estimate == pytest.approx(0.225) and low < estimate < high and high - low < 0.1
+    assert common.binomial_se(0.0, 100) > 0
