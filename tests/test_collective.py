@@ -1,6 +1,7 @@
 """Richer softmax agents and the collective fit: the numpy agent of jaxconv.data.synthetic against the policy,
-recovery of the new terms (first-move bias, unanimity, lapse) from logs simulated by jaxconv itself, and a bias that
-only the collective outcome reveals."""
+recovery of the new terms (first-move bias, unanimity, lapse) from logs simulated by jaxconv itself, a bias that
+only the collective outcome reveals, per-name winner shares and P(flip) targets, and the per-run random first-move
+bias (first moves counted per run, marginal likelihood against a quadrature, recovery of its sd)."""
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +15,7 @@ from jaxconv.estimate.collective import FlipTarget, fit_collective, flip_targets
 from jaxconv.estimate.fit import FAMILIES, SOFTMAX, fit_choices, fit_runs, laplace_sd
 from jaxconv.estimate.likelihood import choice_data
 from jaxconv.estimate.predict import predict_baseline, predict_tipping
+from jaxconv.estimate.random_effects import fit_effect, marginal_log_likelihood, run_policies, shifted
 from jaxconv.policies import SoftmaxSurrogate, memory_view
 from tests.stats import Z_LIMIT
 
@@ -175,3 +177,82 @@ def test_retarget_carries_shared_names_biases_to_another_name_set():
     np.testing.assert_allclose(moved.bias, [-0.5, 0.5, 0.0, 0.0])
     np.testing.assert_allclose(moved.first_bias, [0.2, -0.2, 0.0, 0.0])
     moved.check(4, MEMORY)
+
+
+# ----- per-run random first-move bias (jaxconv.estimate.random_effects) ----------------------------------------
+RE_POLICY = SoftmaxSurrogate([0.0, 0.0], first_bias=[-0.3, 0.3], partner_weight=1.0)
+
+
+def _quadrature(first_bias, sd, counts, points=40):
+    """log E_z prod_w p_w(first_bias + sd z)^n_w by Gauss-Hermite quadrature over the two z (pure numpy)."""
+    x, w = np.polynomial.hermite_e.hermegauss(points)
+    w = w / w.sum()
+    total = 0.0
+    for z0, w0 in zip(x, w, strict=True):
+        for z1, w1 in zip(x, w, strict=True):
+            score = np.asarray(first_bias) + sd * np.array([z0, z1])
+            p = np.exp(score - score.max())
+            p /= p.sum()
+            total += w0 * w1 * np.prod(p ** np.asarray(counts))
+    return np.log(total)
+
+
+def test_marginal_likelihood_matches_quadrature_and_reduces_to_the_policy_without_effect():
+    counts = np.array([[6.0, 2.0], [1.0, 7.0], [4.0, 4.0]])
+    nodes = jax.random.normal(jax.random.key(0), (20_000, 2))
+    values = marginal_log_likelihood(RE_POLICY, jnp.array([-0.3, 0.3]), 0.7, counts, nodes)
+    for row, value in zip(counts, np.asarray(values), strict=True):
+        assert value == pytest.approx(_quadrature([-0.3, 0.3], 0.7, row), abs=0.02)
+    p = np.exp([-0.3, 0.3]) / np.exp([-0.3, 0.3]).sum()
+    plain = marginal_log_likelihood(RE_POLICY, jnp.array([-0.3, 0.3]), 0.0, counts, nodes[:4])
+    np.testing.assert_allclose(plain, counts @ np.log(p), rtol=1e-5)
+
+
+@pytest.mark.parametrize("sd", [0.0, 0.8])
+def test_sd_is_recovered_from_runs_with_and_without_heterogeneity(sd):
+    """400 runs of 24 first moves each, every run with its own first-move bias (-0.3, 0.3) + sd z."""
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(400, 2)) * sd
+    p_m = 1 / (1 + np.exp(-(0.6 + z[:, 1] - z[:, 0])))
+    m = rng.binomial(24, p_m)
+    counts = np.stack([24 - m, m], axis=1).astype(float)
+    nodes = jax.random.normal(jax.random.key(2), (256, 2))
+    first, estimate = fit_effect(RE_POLICY, counts, nodes, free_first=True)
+    assert estimate == pytest.approx(sd, abs=0.15)
+    assert first[1] - first[0] == pytest.approx(0.6, abs=0.15)
+
+
+def test_run_policies_shift_only_the_first_move():
+    policies = run_policies(RE_POLICY, 0.5, jax.random.key(3), 4)
+    assert len(policies) == 4
+    assert len({float(p.first_bias[1] - p.first_bias[0]) for p in policies}) == 4
+    for p in policies:
+        np.testing.assert_array_equal(p.bias, RE_POLICY.bias)
+    plain = SoftmaxSurrogate([0.2, -0.2])
+    np.testing.assert_allclose(shifted(plain, jnp.array([0.1, 0.0])).first_bias, [0.3, -0.2])
+    with pytest.raises(ValueError, match="sd must be >= 0, got -1"):
+        run_policies(RE_POLICY, -1.0, jax.random.key(0), 2)
+    with pytest.raises(ValueError, match="n must be an integer >= 1, got 0"):
+        run_policies(RE_POLICY, 0.5, jax.random.key(0), 0)
+
+
+def test_first_move_counts_are_each_agents_empty_memory_answer(tmp_path):
+    from jaxconv.data import load_logs, tidy_dataset
+    from jaxconv.data.synthetic import dumps, game_file_name, simulate_run
+    from jaxconv.estimate.likelihood import choice_data
+    from jaxconv.estimate.random_effects import first_move_counts
+
+    rng = np.random.default_rng(4)
+    sizes = {"n_agents": 6, "memory": 3}
+    runs = {r: simulate_run(rng, names=["Q", "M"], max_interactions=30 * 6, **sizes) for r in range(3)}
+    (tmp_path / game_file_name("synth", "game", ["Q", "M"], **sizes)).write_bytes(dumps(runs))
+    data = choice_data(tidy_dataset(load_logs(tmp_path).files), ("Q", "M"), 3)
+    counts = first_move_counts(data)
+    np.testing.assert_array_equal(counts.sum(axis=1), [6, 6, 6])  # every agent answered once from an empty memory
+    for r, run in runs.items():
+        first = {}
+        for (p1, p2), answers in zip(run["tracker"]["players"], run["tracker"]["answers"], strict=True):
+            for agent, answer in zip((p1, p2), answers, strict=True):
+                first.setdefault(agent, answer)
+        row = data.run_key.tolist().index(r)
+        assert counts[row, 1] == sum(a == "M" for a in first.values())

@@ -228,11 +228,15 @@ def test_fit_command_collective_side_by_side(logs_folder, capsys):
     parser = argparse.ArgumentParser()
     cli_fit.add_parser(parser.add_subparsers(dest="command"))
     options = "--names M,Q --bootstrap 2 --draws 3 --replicas 60 --folds 2 --collective --collective-steps 2 --progress"
+    options += " --random-effects"
     args = parser.parse_args(["fit", str(logs_folder), *options.split(), "--train", "baseline"])
     result = cli_fit.run(args)
     json.dumps(result)
     (group,) = result["models"]["synth"]["groups"]
     assert group["train"] == "baseline" and group["collective_fit"]["fitted"]
+    effect = group["random_effects"]
+    assert effect["fitted"] and effect["sd"] >= 0 and isinstance(effect["selected"], bool)
+    assert effect["n_runs"] == 150 and effect["n_first_moves"] == 150 * N_AGENTS  # one per agent and run
     assert group["n_runs"] == 150  # the baseline runs only
     for fit in ("choice_only", "collective"):
         prediction = group["prediction"][fit]

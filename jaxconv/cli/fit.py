@@ -33,6 +33,11 @@ def add_parser(commands) -> None:
         help="the collective fit also matches P(flip) at the k that decide each observed critical mass",
     )
     fit.add_argument(
+        "--random-effects",
+        action="store_true",
+        help="per-run random first-move bias, kept when it raises the held-out likelihood of the first moves",
+    )
+    fit.add_argument(
         "--transfer", action="store_true", help="also predict the model's other name sets (e.g. fit W=2, predict W=10)"
     )
     fit.add_argument("--progress", action="store_true", help="progress on stderr (default: on a terminal)")
@@ -74,6 +79,7 @@ def run(args) -> dict:
         step_progress=say.bar if say.enabled else None,
         transfer=args.transfer,
         flip_targets=args.flip_targets,
+        random_effects=args.random_effects,
         single_prompts=args.single_prompts,
     )
 

@@ -38,6 +38,7 @@ from jaxconv.data.logs import LogFile
 from jaxconv.data.summary import critical_masses, flip_outcome, run_winner, stop_time_rounds
 from jaxconv.estimate.fit import PRIOR_SD, Family
 from jaxconv.estimate.likelihood import ChoiceData, choice_counts, mean_log_likelihood, state_log_probs
+from jaxconv.estimate.random_effects import shifted
 from jaxconv.games.memory import MemoryGame
 from jaxconv.relax import run as relaxed_run
 from jaxconv.relax import surrogate
@@ -173,17 +174,26 @@ def _stop(success: jax.Array, n_agents: int) -> tuple[jax.Array, jax.Array]:
     return stopped, jnp.where(stopped, jnp.argmax(done), success.shape[0] - 1)
 
 
-def simulated_outcomes(key, policy, target: Target, n_names: int, memory: int, payoffs, replicas: int):
+def simulated_outcomes(
+    key, policy, target: Target, n_names: int, memory: int, payoffs, replicas: int, first_sd: float = 0.0
+):
     """``(stop_rounds, wins, log_prob)`` of ``replicas`` hard runs of ``policy`` (``ScoreFunction`` choices, whose
     log-probability carries the score-function gradient): stop times and log-probabilities ``(replicas,)``, ``wins``
-    ``(replicas, W)`` one-hot of the name most agents chose last at the stop."""
+    ``(replicas, W)`` one-hot of the name most agents chose last at the stop. ``first_sd`` > 0: each replica's
+    first-move bias is moved by ``first_sd * z``, ``z ~ N(0, I_W)`` (per-run random effect,
+    :mod:`jaxconv.estimate.random_effects`)."""
     failure, success = payoffs
     n = target.n_agents
     game = MemoryGame(n, n_names, memory, policy=policy, payoffs=(success, failure), committed_name=1)
     steps = target.horizon_rounds * n
 
     def one(k):
-        obs = relaxed_run(k, game, ScoreFunction(), steps, 1)
+        run_game = game
+        if first_sd > 0:
+            k, effect_key = jax.random.split(k)
+            shift = first_sd * jax.random.normal(effect_key, (n_names,))
+            run_game = eqx.tree_at(lambda g: g.policy, game, shifted(policy, shift))
+        obs = relaxed_run(k, run_game, ScoreFunction(), steps, 1)
         index = _stop(obs["success_rate"] > 0.5, n)[1]
         stop = (index + 1) / n
         win = jax.nn.one_hot(jnp.argmax(obs["name_shares"][index]), n_names)
@@ -192,7 +202,7 @@ def simulated_outcomes(key, policy, target: Target, n_names: int, memory: int, p
     return jax.vmap(one)(jax.random.split(key, replicas))
 
 
-def _outcome_loss(key, policy, targets, n_names, memory, payoffs, replicas):
+def _outcome_loss(key, policy, targets, n_names, memory, payoffs, replicas, first_sd):
     """Unbiased-gradient estimate of sum_j (m_j - o_j)^2 / (2 s_j^2) (two batches) and the estimated m_j."""
     total = jnp.float32(0.0)
     estimates = []
@@ -203,8 +213,8 @@ def _outcome_loss(key, policy, targets, n_names, memory, payoffs, replicas):
             flip_b, lp_b = simulated_flips(kb, policy, target, n_names, memory, payoffs, replicas)
             pairs = [(flip_a, flip_b, target.p_flip, target.se, 1.0)]
         else:
-            stop_a, win_a, lp_a = simulated_outcomes(ka, policy, target, n_names, memory, payoffs, replicas)
-            stop_b, win_b, lp_b = simulated_outcomes(kb, policy, target, n_names, memory, payoffs, replicas)
+            stop_a, win_a, lp_a = simulated_outcomes(ka, policy, target, n_names, memory, payoffs, replicas, first_sd)
+            stop_b, win_b, lp_b = simulated_outcomes(kb, policy, target, n_names, memory, payoffs, replicas, first_sd)
             pairs = [(stop_a, stop_b, target.stop_mean, target.stop_se, 1.0)]
             shares = (n_names - 1) / n_names  # the W shares sum to one: W - 1 free
             pairs += [
@@ -248,11 +258,14 @@ def fit_collective(
     replicas: int = REPLICAS,
     weight: float = WEIGHT,
     prior_sd: float = PRIOR_SD,
+    first_sd: float = 0.0,
     progress=None,
 ) -> CollectiveFit:
     """Collective fit of ``family`` (module docstring) from ``start`` (the choice-only raw estimate) to ``targets``
     (baseline :class:`Target` and :class:`FlipTarget`, in the order of the trace's ``simulated``). ``progress``:
-    a callable taking the step's dict, called after each step (e.g. to advance a progress bar)."""
+    a callable taking the step's dict, called after each step (e.g. to advance a progress bar). ``first_sd`` > 0: the
+    simulated baseline runs have a per-run random first-move bias of that sd (:mod:`jaxconv.estimate.random_effects`),
+    held fixed."""
     counts = choice_counts(data)
     n_choices = float(np.sum(np.asarray(counts)))
     n_runs = max(data.n_runs, 1)
@@ -263,7 +276,9 @@ def fit_collective(
 
     def objective(raw, key):
         prior = sum(jnp.sum(x**2) for x in jax.tree.leaves(raw)) / (2 * prior_sd**2 * n_choices)
-        outcome, estimates = _outcome_loss(key, family.policy(raw), targets, n_names, memory, payoffs, replicas)
+        outcome, estimates = _outcome_loss(
+            key, family.policy(raw), targets, n_names, memory, payoffs, replicas, first_sd
+        )
         ll = log_likelihood(raw)
         return -ll + prior + weight * outcome / n_runs, (ll, outcome, estimates)
 

@@ -11,6 +11,9 @@ For each group:
 - with ``collective=True``, the collective fit (:mod:`jaxconv.estimate.collective`: choice likelihood plus simulated
   stop times and per-name winner shares of the baseline runs; with ``flip_targets=True`` also P(flip) of the
   committed-minority runs at the k that decide each critical mass);
+- with ``random_effects=True``, a per-run random first-move bias (:mod:`jaxconv.estimate.random_effects`), kept
+  when it raises the held-out log-likelihood of the first moves; the collective fit and the predictions then
+  simulate runs with their own first-move bias;
 - with ``replicas`` > 0, predicted vs observed winners, stop times and critical masses
   (:mod:`jaxconv.estimate.predict`) of each fit, integrated over ``draws`` parameter draws (bootstrap resamples, or
   the Laplace approximation), each with the targets of issue [collective-fit] (``targets``: stop-time mean within
@@ -43,6 +46,9 @@ DEFAULTS = {
 }
 """Default settings of :func:`fit_path` (and of ``jaxconv fit``)."""
 
+RUN_TYPES = 8
+"""Draws of the per-run random first-move bias mixed in each parameter draw's predictions."""
+
 TRAIN = {"all": ("game", "committed", "evolved"), "baseline": ("game",), "committed": ("committed", "evolved")}
 """The file kinds each ``train`` setting fits."""
 
@@ -65,6 +71,7 @@ def fit_path(
     step_progress: Callable[[str, int], Callable[[dict], None] | None] | None = None,
     transfer: bool = False,
     flip_targets: bool = False,
+    random_effects: bool = False,
     single_prompts: bool = False,
 ) -> dict:
     """Fit and predict every (model, names, H) group of the game files in ``path`` (module docstring)."""
@@ -127,6 +134,7 @@ def fit_path(
             "weight": weight,
             "transfer": transfer,
             "flip_targets": flip_targets,
+            "random_effects": random_effects,
             "single_prompts": single_prompts,
         },
         "models": {},
@@ -159,10 +167,15 @@ def fit_path(
             fitted = fit_choices(data, policy, bootstrap=bootstrap, folds=folds, seed=seed)
             group = fitted.report | {"train": train}
             fits = {"choice_only": fitted.raw}
+            first_sd = 0.0
+            if random_effects:
+                say(f"{label}: per-run random first-move bias")
+                group["random_effects"] = _random_effects(fitted, data, folds, seed)
+                first_sd = group["random_effects"]["sd"] if group["random_effects"].get("selected") else 0.0
             if collective:
-                group["collective_fit"], raw = _collective(
-                    fitted, data, in_group, key, collective_steps, weight, say, bar, label, train, flip_targets
-                )
+                options = (collective_steps, weight, flip_targets, first_sd)
+                fit_report, raw = _collective(fitted, data, in_group, key, options, say, bar, label, train)
+                group["collective_fit"] = fit_report
                 if raw is not None:
                     fits["collective"] = raw
             if replicas:
@@ -172,7 +185,7 @@ def fit_path(
                     prefix = f"{label} {which}"
                     report = lambda t, p=prefix: say(f"{p}: {t}")  # noqa: E731
                     group["prediction"][which] = _predict(
-                        fitted, raw, data, in_group, replicas, draws, sub, seed, report
+                        fitted, raw, data, in_group, replicas, draws, sub, seed, report, first_sd=first_sd
                     )
                 if transfer:
                     group["transfer"] = {}
@@ -187,7 +200,7 @@ def fit_path(
                             prefix = f"{label} {which} -> {','.join(other_names)}"
                             report = lambda t, p=prefix: say(f"{p}: {t}")  # noqa: E731
                             entry[which] = _predict(
-                                fitted, raw, data, other_logs, replicas, draws, sub, seed, report, other_names
+                                fitted, raw, data, other_logs, replicas, draws, sub, seed, report, other_names, first_sd
                             )
                         group["transfer"][",".join(other_names)] = entry
                 if not collective:  # the historical layout: the choice-only prediction in place
@@ -206,8 +219,22 @@ def fit_path(
     return out
 
 
-def _collective(fitted, data, logs, key, steps, weight, say, bar, label, train, flips):
-    """The collective fit of one group: (report, raw estimate or None with the reason in the report)."""
+def _random_effects(fitted, data, folds, seed) -> dict:
+    """The per-run random first-move bias of the choice fit (:mod:`jaxconv.estimate.random_effects`), or why not."""
+    from jaxconv.estimate.random_effects import first_move_effect
+
+    if fitted.family is None or not fitted.family.name.startswith("softmax"):
+        return {"fitted": False, "reason": "random effects need a softmax family"}
+    try:
+        return {"fitted": True} | first_move_effect(fitted.policy, data, folds=min(folds, 5), seed=seed)
+    except ValueError as error:
+        return {"fitted": False, "reason": str(error)}
+
+
+def _collective(fitted, data, logs, key, options, say, bar, label, train):
+    """The collective fit of one group: (report, raw estimate or None with the reason in the report).
+    ``options``: (Adam steps, weight, P(flip) targets or not, sd of the random first-move bias)."""
+    steps, weight, flips, first_sd = options
 
     from jaxconv.estimate.collective import fit_collective, flip_targets_of, targets_of
 
@@ -222,7 +249,15 @@ def _collective(fitted, data, logs, key, steps, weight, say, bar, label, train, 
         targets += flip_targets_of(training, data.names, data.memory)
     say(f"{label}: collective fit, {len(targets)} target group(s), {steps} steps")
     result = fit_collective(
-        fitted.family, data, fitted.raw, targets, key, steps=steps, weight=weight, progress=bar(label, steps)
+        fitted.family,
+        data,
+        fitted.raw,
+        targets,
+        key,
+        steps=steps,
+        weight=weight,
+        first_sd=first_sd,
+        progress=bar(label, steps),
     )
     parameters = {k: np.asarray(v).round(4).tolist() for k, v in fitted.family.parameters(result.policy).items()}
     report = {
@@ -240,10 +275,11 @@ def _collective(fitted, data, logs, key, steps, weight, say, bar, label, train, 
     return report, result.raw
 
 
-def _predict(fitted, raw, data, logs, replicas, draws, key, seed, say, names=None):
+def _predict(fitted, raw, data, logs, replicas, draws, key, seed, say, names=None, first_sd=0.0):
     """Predictions of the fitted family at ``raw``, integrated over ``draws`` parameter draws: the bootstrap
     resamples when there are any (shifted by ``raw`` - the choice-only estimate, for the collective fit), else the
-    Laplace approximation at the choice-only estimate, centred at ``raw``; with the targets."""
+    Laplace approximation at the choice-only estimate, centred at ``raw``; with the targets. ``first_sd`` > 0:
+    each draw is a mixture of ``RUN_TYPES`` draws of the per-run random first-move bias."""
     import jax
 
     from jaxconv.estimate.fit import laplace_draws
@@ -266,6 +302,13 @@ def _predict(fitted, raw, data, logs, replicas, draws, key, seed, say, names=Non
         policies = [retarget(p, data.names, names) for p in policies]
         new = sorted(set(names) - set(data.names))
         source += f"; per-name biases carried over for the names in both sets, 0 for {new}"
+    if first_sd > 0:
+        from jaxconv.estimate.random_effects import run_policies
+
+        types = max(min(RUN_TYPES, replicas // len(policies)), 1)
+        keys = jax.random.split(jax.random.fold_in(key, 1), len(policies))
+        policies = [run_policies(p, first_sd, k, types) for p, k in zip(policies, keys, strict=True)]
+        source += f"; per-run random first-move bias, sd {first_sd:.3g} ({types} draws per parameter draw)"
     prediction = compare(policies, logs, names, data.memory, data.payoffs, replicas, key, progress=say)
     prediction["parameter_draws"] = source
     prediction["targets"] = targets_met(prediction)

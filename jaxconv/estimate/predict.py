@@ -73,7 +73,9 @@ def predict_tipping(
     ``flipped`` (K,), ``run_flip_fraction`` (K,) replicas that converged to the pushed name within the horizon,
     ``flip_fraction`` (K,) the simulator's per-replica ``flipped`` (>= 95% of the latest choices) at the end.
     ``policy`` may be a list of parameter draws: the replicas are split among them and ``by_draw`` holds each
-    draw's ``flipped`` (D, K) and ``run_flip_fraction`` (D, K)."""
+    draw's ``flipped`` (D, K) and ``run_flip_fraction`` (D, K). A draw may itself be a list of policies, a mixture
+    (e.g. per-run random effects, :mod:`jaxconv.estimate.random_effects`): its replicas are split among them and
+    pooled."""
     policies = list(policy) if isinstance(policy, list | tuple) else [policy]
     ks = np.asarray(ks)
     failure, success = payoffs
@@ -84,41 +86,45 @@ def predict_tipping(
         "flipped": np.zeros((len(policies), len(ks)), bool),
         "run_flip_fraction": np.zeros((len(policies), len(ks))),
     }
-    for d, one in enumerate(policies):
-        key, sub = jax.random.split(key)
-        for stop, selected in (("successes", ks >= 1), (None, ks == 0)):
-            if not selected.any():
-                continue
-            game = MemoryGame(
-                n_agents,
-                n_names,
-                memory,
-                policy=one,
-                payoffs=(success, failure),
-                initial="prepared",
-                prepared_name=incumbent,
-                committed_name=pushed,
-                stop=stop,
-            )
-            values = {"n_committed": jnp.asarray(ks[selected], jnp.int32)}
-            chunk = min(per_draw, CHUNK // 4)
-            result = sweep(sub, game, values, per_draw, horizon_rounds * n_agents, n_agents, chunk_size=chunk)
-            shares, lengths = simulated_shares(
-                result.observations["free_choices"], result.observations["interactions"], pushed, n_agents
-            )
-            for row, index in enumerate(np.flatnonzero(selected)):
-                rows[index].append((shares[row], lengths[row]))
-                outcome = flip_outcome_of_curves(shares[row], lengths[row], horizon_rounds)
-                by_draw["flipped"][d, index] = outcome["flipped"]
-                by_draw["run_flip_fraction"][d, index] = outcome["run_flip_fraction"]
-            flip_fraction[d, selected] = result.summary["flipped"].mean(axis=1)
+    for d, draw in enumerate(policies):
+        members = _members(draw)
+        per_member = max(per_draw // len(members), 2)
+        draw_rows: list[list] = [[] for _ in ks]
+        for one in members:
+            key, sub = jax.random.split(key)
+            for stop, selected in (("successes", ks >= 1), (None, ks == 0)):
+                if not selected.any():
+                    continue
+                game = MemoryGame(
+                    n_agents,
+                    n_names,
+                    memory,
+                    policy=one,
+                    payoffs=(success, failure),
+                    initial="prepared",
+                    prepared_name=incumbent,
+                    committed_name=pushed,
+                    stop=stop,
+                )
+                values = {"n_committed": jnp.asarray(ks[selected], jnp.int32)}
+                chunk = min(per_member, CHUNK // 4)
+                result = sweep(sub, game, values, per_member, horizon_rounds * n_agents, n_agents, chunk_size=chunk)
+                shares, lengths = simulated_shares(
+                    result.observations["free_choices"], result.observations["interactions"], pushed, n_agents
+                )
+                for row, index in enumerate(np.flatnonzero(selected)):
+                    rows[index].append((shares[row], lengths[row]))
+                    draw_rows[index].append((shares[row], lengths[row]))
+                flip_fraction[d, selected] += result.summary["flipped"].mean(axis=1) / len(members)
+        for index, parts in enumerate(draw_rows):
+            outcome = flip_outcome_of_curves(*_pooled(parts), horizon_rounds)
+            by_draw["flipped"][d, index] = outcome["flipped"]
+            by_draw["run_flip_fraction"][d, index] = outcome["run_flip_fraction"]
     share = np.full((len(ks), horizon_rounds), np.nan)
     flipped = np.zeros(len(ks), bool)
     run_flip = np.zeros(len(ks))
     for index, parts in enumerate(rows):
-        outcome = flip_outcome_of_curves(
-            np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), horizon_rounds
-        )
+        outcome = flip_outcome_of_curves(*_pooled(parts), horizon_rounds)
         curve = np.asarray(outcome["mean_share_by_round"])
         share[index, : len(curve)] = curve
         flipped[index] = outcome["flipped"]
@@ -130,6 +136,16 @@ def predict_tipping(
         "flip_fraction": flip_fraction.mean(axis=0),
         "by_draw": by_draw,
     }
+
+
+def _members(draw) -> list:
+    """The policies of one parameter draw: itself, or the members of a mixture (a list)."""
+    return list(draw) if isinstance(draw, list | tuple) else [draw]
+
+
+def _pooled(parts: list) -> tuple[np.ndarray, np.ndarray]:
+    """(shares, lengths) of several batches of replicas in one array each."""
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def _interval(values) -> list[float] | None:
@@ -176,8 +192,9 @@ def compare(
 
     ``policy`` may be a list of parameter draws (from the bootstrap or a Laplace approximation): the replicas are
     split among them, the predictions pool all replicas, and each predicted number has an ``interval``, the 2.5-97.5%
-    percentiles over the draws (parameter uncertainty and Monte Carlo noise together). ``progress(text)`` is called
-    before each simulation."""
+    percentiles over the draws (parameter uncertainty and Monte Carlo noise together). A draw may be a list of
+    policies, a mixture (per-run random effects): its replicas are split among them and pooled. ``progress(text)``
+    is called before each simulation."""
     policies = list(policy) if isinstance(policy, list | tuple) else [policy]
     per_draw = max(replicas // len(policies), 2)
     index = {name: i for i, name in enumerate(names)}
@@ -192,9 +209,19 @@ def compare(
         say(f"baseline {log.name}")
         observed = summarize_file(log)
         draws = []
-        for one in policies:
-            key, sub = jax.random.split(key)
-            draws.append(predict_baseline(one, log.n_agents, len(names), memory, payoffs, per_draw, sub, max_rounds))
+        for draw in policies:
+            members = _members(draw)
+            parts = []
+            for one in members:
+                key, sub = jax.random.split(key)
+                size = per_draw // len(members) + (len(parts) < per_draw % len(members))
+                parts.append(predict_baseline(one, log.n_agents, len(names), memory, payoffs, size, sub, max_rounds))
+            draws.append(
+                {
+                    "winners": np.sum([p["winners"] for p in parts], axis=0),
+                    "stop_rounds": np.concatenate([p["stop_rounds"] for p in parts]),
+                }
+            )
         winners = np.sum([d["winners"] for d in draws], axis=0)
         stops = np.concatenate([d["stop_rounds"] for d in draws])
         total = per_draw * len(policies)
