@@ -143,6 +143,13 @@ def text(result: dict) -> str:
                 lines.append(f"  LL/choice {name}: train {score['train']:.4f}, held-out {score['held_out']:.4f}")
             predictions = group.get("prediction", {})
             predictions = predictions if "choice_only" in predictions else {"choice_only": predictions}
+            effect = group.get("random_effects")
+            if effect is not None and effect["fitted"]:
+                gain = effect["gain_per_first_move"]["held_out"]
+                kept = "kept" if effect["selected"] else "not kept"
+                lines.append(f"  random first-move bias: sd {effect['sd']:.3g}, held-out {gain:+.4f}/first, {kept}")
+            elif effect is not None:
+                lines.append(f"  random first-move bias: not fitted, because {effect['reason']}")
             if "collective_fit" in group:
                 fit = group["collective_fit"]
                 if fit["fitted"]:
