@@ -101,6 +101,7 @@ def test_bad_names_and_no_checkout(tmp_path, monkeypatch):
         _run(["nope", "--out", str(tmp_path)])
     assert reproduce.resolve(["naming_scaling", "committed_minority"]) == ["committed_minority", "naming_scaling"]
     assert reproduce.resolve(["all"]) == reproduce.resolve([]) == list(reproduce.EXPERIMENTS)
+    assert reproduce.resolve(["finite_pool", "all"]) == list(reproduce.EXPERIMENTS)
     monkeypatch.setattr("jaxconv.__file__", str(tmp_path / "site-packages" / "jaxconv" / "__init__.py"))
     with pytest.raises(FileNotFoundError, match="clone the jaxconv repository") as error:
         reproduce.experiments_dir()

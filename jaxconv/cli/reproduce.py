@@ -107,7 +107,7 @@ def run(args, progress: bool | None = None) -> dict:
 def resolve(names) -> list[str]:
     """The experiments to run, in the order of :data:`EXPERIMENTS`; ValueError naming an unknown one."""
     names = list(names or [])
-    if not names or names == ["all"]:
+    if not names or "all" in names:
         return list(EXPERIMENTS)
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
