@@ -109,10 +109,11 @@ def main():
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(sizes)))
     for color, (n, r) in zip(colors, rows.items()):
         s, g = r["sweep"], r["gradient"]
+        shares, half = np.asarray(s["P_flip"]), 2 * np.asarray(s["P_flip_se"])
         left.errorbar(
             s["grid"],
-            s["P_flip"],
-            2 * np.asarray(s["P_flip_se"]),
+            shares,
+            [np.minimum(half, shares), np.minimum(half, 1 - shares)],  # clipped to [0, 1]
             fmt="o-",
             ms=3,
             color=color,
