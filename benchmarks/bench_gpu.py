@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -161,6 +162,8 @@ def numba_cuda_row(quick: bool) -> dict:
 
     if cuda is None:
         raise RuntimeError(f"numba-cuda is not installed ({NUMBA_CUDA_MISSING})")
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":  # the simulator's xoroshiro wraps numpy uint64 on purpose
+        warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
     n, capacity, kernel = NUMBA_N, NUMBA_CAPACITY, naming_kernel
     replicas, steps = (4, 200) if quick else (10**5, 10_000)
     inventories = cuda.device_array((replicas, n, capacity), np.int32)
