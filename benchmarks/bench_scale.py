@@ -48,7 +48,6 @@ def memory_table(sizes=(10**2, 10**3, 10**4, 10**5, 10**6)) -> list[dict]:
 
 def jaxconv_one(n: int, seed: int = 0, inventory: str = "auto", stepping: str = "auto") -> dict:
     import jax
-
     import numpy as np
 
     from jaxconv.engine import _replicated, _sharded_padded, compiled_runner, timed_ensemble
@@ -163,8 +162,10 @@ def main():
         rows.append(row)
     report = {"load_average": os.getloadavg(), "one_replica": rows, "memory": memory_table()}
     args.out.write_text(json.dumps(report, indent=2))
-    print("\n| N | numba s (CPU s) | jaxconv s (CPU s), compile | ratio wall (CPU) | consensus at (jaxconv, numba) "
-          "| K | load |")
+    print(
+        "\n| N | numba s (CPU s) | jaxconv s (CPU s), compile | ratio wall (CPU) | consensus at (jaxconv, numba) "
+        "| K | load |"
+    )
     print("|---|---|---|---|---|---|---|")
     nan = float("nan")
     for row in rows:

@@ -59,7 +59,11 @@ def one_at_a_time(game: NamingGame, key, n_interactions: int) -> dict:
         largest = max(largest, len(inventories[h]))
         if total > peak:
             peak, peak_time = total, t + 1
-        if consensus_time is None and all(len(inv) == 1 for inv in inventories) and len({inv[0] for inv in inventories}) == 1:
+        if (
+            consensus_time is None
+            and all(len(inv) == 1 for inv in inventories)
+            and len({inv[0] for inv in inventories}) == 1
+        ):
             consensus_time = t + 1
     return {
         "inventories": inventories,
@@ -105,7 +109,9 @@ def test_records_do_not_change_the_trajectory():
     for record_every in (10, 500, 5000):
         state, observations = jax.jit(lambda k, r=record_every: simulate(k, game, 5000, r))(key)
         final[record_every] = state
-        np.testing.assert_array_equal(observations["interactions"], record_every * np.arange(1, 5000 // record_every + 1))
+        np.testing.assert_array_equal(
+            observations["interactions"], record_every * np.arange(1, 5000 // record_every + 1)
+        )
     for state in (final[500], final[5000]):
         for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(final[10])):
             np.testing.assert_array_equal(a, b)

@@ -2,12 +2,13 @@
 
 The random draws of interaction t (speaker, hearer, word choice, collapse coin: four independent uint32 words) are a
 function of ``(key, t)`` only (:func:`draws`, Threefry in counter mode), so the sequence of interactions is fixed
-whatever way it is grouped. Interactions that touch disjoint agents commute. Each iteration of a while loop takes the next B candidates
-t .. t+B-1, finds the first j >= 1 whose speaker or hearer already takes part in t .. t+j-1, applies t .. t+j-1 at
-once (vectorised reads and writes of the slot rows) and goes on at t+j. Interaction t+j is never dropped (it opens
-the next block), so the state after any number of blocks is exactly that of the one-at-a-time process over the same
-draws, whatever B. With uniform pairs among N agents the first conflict comes after about 0.63 sqrt(N) interactions
-(P(j > x) ~ exp(-2 x^2 / N)); the default B = 2/3 sqrt(N) (``naming.default_block_size``) applies ~0.51 sqrt(N).
+whatever way it is grouped. Interactions that touch disjoint agents commute. Each iteration of a while loop takes
+the next B candidates t .. t+B-1, finds the first j >= 1 whose speaker or hearer already takes part in t .. t+j-1,
+applies t .. t+j-1 at once (vectorised reads and writes of the slot rows) and goes on at t+j. Interaction t+j is
+never dropped (it opens the next block), so the state after any number of blocks is exactly that of the
+one-at-a-time process over the same draws, whatever B. With uniform pairs among N agents the first conflict comes
+after about 0.63 sqrt(N) interactions (P(j > x) ~ exp(-2 x^2 / N)); the default B = 2/3 sqrt(N)
+(``naming.default_block_size``) applies ~0.51 sqrt(N).
 
 Counters are exact: the size changes of the block's interactions are summed in sequence order (cumulative sums), so
 ``total_words``, ``n_single``, ``peak_words``/``peak_time`` and ``single_since`` are those of the sequential process.
@@ -156,11 +157,10 @@ def apply_block(game, key: jax.Array, state: NamingState, stamps, previous, end,
 
     out = n  # a row past the end: the write is dropped
     rows_s, rows_h = jnp.where(speaker_writes, speakers, out), jnp.where(hearer_writes, hearers, out)
-    inventories = inventories.at[
-        jnp.concatenate([rows_s, rows_s, rows_h, rows_h]),
-        jnp.concatenate([jnp.zeros_like(rows_s), jnp.full_like(rows_s, SLOTS_HEADER), jnp.zeros_like(rows_h),
-                         SLOTS_HEADER + hearer_slot]),  # fmt: skip
-    ].set(jnp.concatenate([new_s, word, new_h, word]), mode="drop")
+    rows = jnp.concatenate([rows_s, rows_s, rows_h, rows_h])  # each agent: its size, then one slot
+    size_column = jnp.zeros_like(rows_s)
+    columns = jnp.concatenate([size_column, size_column + SLOTS_HEADER, size_column, SLOTS_HEADER + hearer_slot])
+    inventories = inventories.at[rows, columns].set(jnp.concatenate([new_s, word, new_h, word]), mode="drop")
 
     # counters in sequence order: cumulative sums of each interaction's changes (zero past j)
     words_after = state.total_words + jnp.cumsum(new_s - size_s + new_h - size_h)
