@@ -46,17 +46,28 @@ def main():
             stop = result.summary["stop_time"]
             stopped = stop >= 0
             winners = np.bincount(result.summary["winner"][stopped], minlength=n_names)
-            # success rate among the interactions played in each round (ended runs play none)
-            played = np.diff(result.observations["interactions"], axis=1, prepend=0).sum(axis=0)
-            successes = np.diff(result.observations["successes"], axis=1, prepend=0).sum(axis=0)
-            success = np.where(played > 0, successes / np.maximum(played, 1), np.nan)
+            # success rate among the interactions played in each round (ended runs play none), and its SE as a
+            # ratio of sums over independent runs
+            played = np.diff(result.observations["interactions"], axis=1, prepend=0)  # (replicas, rounds)
+            successes = np.diff(result.observations["successes"], axis=1, prepend=0)
+            total = np.maximum(played.sum(axis=0), 1)
+            success = np.where(played.sum(axis=0) > 0, successes.sum(axis=0) / total, np.nan)
+            success_se = (successes - success * played).std(axis=0, ddof=1) * np.sqrt(replicas) / total
             numbers[f"W={n_names}, {label}"] = {
                 "stopped_fraction": float(stopped.mean()),
                 "stop_rounds (mean, se)": mean_and_error(stop[stopped] / N_AGENTS),
                 "winner_counts (stopped runs)": dict(zip(NAMES[n_names], winners.tolist())),
                 "success_by_round": [None if np.isnan(x) else round(float(x), 4) for x in success[:30]],
             }
-            axes[0].plot(np.arange(1, 31), success[:30], style, label=f"W={n_names}, {label}")
+            line = axes[0].plot(np.arange(1, 31), success[:30], style, label=f"W={n_names}, {label}")[0]
+            axes[0].fill_between(
+                np.arange(1, 31),
+                np.clip(success[:30] - 1.96 * success_se[:30], 0, 1),
+                np.clip(success[:30] + 1.96 * success_se[:30], 0, 1),
+                color=line.get_color(),
+                alpha=0.25,
+                lw=0,
+            )
             axes[1].hist(
                 stop[stopped] / N_AGENTS,
                 bins=np.arange(0, 80, 2),
@@ -66,14 +77,14 @@ def main():
             )
     axes[0].set(
         xlabel="population round (N interactions)",
-        ylabel="success rate",
-        title="Success per round (runs not yet stopped)",
+        ylabel="success rate (runs not yet stopped)",
+        title="Success per round (bands: 95%)",
         ylim=(0, 1.02),
     )
     axes[1].set(
         xlabel="stop time (population rounds)",
         ylabel=f"runs (of {replicas}) per 2 rounds",
-        title="Stop time (the last 3N interactions all succeeded)",
+        title="Stop time: the last 3N interactions succeeded",
     )
     for axis in axes[:2]:
         axis.legend(fontsize=7, loc="lower right" if axis is axes[0] else "upper right")
@@ -111,7 +122,7 @@ def main():
     axes[2].set(
         xlabel="individual P(M) with empty memory (vs one other name)",
         ylabel="share of runs won by M",
-        title=f"Collective from individual bias ({swept} runs per point, bars: 95%)",
+        title=f"Collective vs individual bias ({swept} runs/point, 95%)",
     )
     axes[2].legend(fontsize=8, loc="upper left")
     figure.suptitle(
