@@ -374,7 +374,7 @@ class NamingGame(Game):
 
     def advance_to(self, key: jax.Array, state: NamingState, end, *, stop_at_consensus: bool) -> NamingState:
         """Interactions from ``state.interactions`` until ``end`` (or an overflow, or consensus) in exact
-        conflict-free blocks; interaction t's draws come from ``fold_in(key, t)`` (``jaxconv.games.blocks``)."""
+        conflict-free blocks; interaction t's draws depend on ``(key, t)`` only (``jaxconv.games.blocks``)."""
         from jaxconv.games import blocks
 
         return blocks.advance_to(self, key, state, end, stop_at_consensus=stop_at_consensus)
@@ -669,5 +669,6 @@ __all__ = [
     "NamingState",
     "Slots",
     "committed_count",
+    "default_block_size",
     "default_capacity",
 ]
