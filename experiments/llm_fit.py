@@ -11,8 +11,8 @@ experiment's protocol (:mod:`jaxconv.estimate.predict`); the whole pipeline is
 Figure, one row per model: observed (grey, 95% interval) vs choice-only fit (blue) vs collective fit (orange), each
 prediction with its 95% interval over parameter draws: mean stop time per baseline condition (population rounds);
 share of runs won by the second name in the W=2 baselines; share of runs won by each name in the W>2 baselines;
-critical mass k per committed-minority series (the paper's flip criterion, :mod:`jaxconv.criteria`; a missing
-bar: no k up to the largest observed one flips). The JSON's ``reproduced`` list has one row per observed quantity
+critical mass k per committed-minority series (the paper's flip criterion, :mod:`jaxconv.criteria`; an open
+triangle: no k up to the largest observed one flips). The JSON's ``reproduced`` list has one row per observed quantity
 (value in the published logs, ours from the collective fit with its interval, and whether it meets the target of
 issue [collective-fit]: stop time within 15%, winner share inside the observed 95% binomial interval, critical
 mass within one agent).
@@ -176,7 +176,12 @@ def _condition_rows(group: dict) -> dict:
             )
     for i, series in enumerate(predictions["choice_only"]["tipping"]):
         condition = f"{label} N={series['n_agents']} {series['incumbent']}->{series['pushed']}"
-        entry = {"condition": condition, "n_agents": series["n_agents"], "observed": series["observed"]["critical_k"]}
+        entry = {
+            "condition": condition,
+            "n_agents": series["n_agents"],
+            "largest_k": max(int(k) for k in series["predicted"]["flipped"]),
+            "observed": series["observed"]["critical_k"],
+        }
         for fit, _, _ in FITS:
             if fit in predictions:
                 predicted = predictions[fit]["tipping"][i]["predicted"]
@@ -272,6 +277,9 @@ def _plot_stop(axis, model: str, rows: list[dict]) -> None:
         _bars(axis, i, observed["mean"], observed["interval"], fits, (0, np.inf))
     axis.set_xticks(np.arange(len(rows)), [r["condition"] for r in rows], rotation=25, ha="right", fontsize=8)
     axis.set(ylabel="mean stop time (population rounds)", title=f"{model}: stop time")
+    means = [r["observed"]["mean"] for r in rows]
+    if means and max(means) > 4 * min(means):  # conditions of very different lengths: a log scale shows them all
+        axis.set_yscale("log")
 
 
 def _plot_winners(axis, model: str, rows: list[dict]) -> None:
@@ -307,13 +315,24 @@ def _plot_many_winners(axis, model: str, rows: list[dict]) -> None:
 
 
 def _plot_critical(axis, model: str, rows: list[dict]) -> None:
+    """Critical k per series as points (observed black, fits in colour, 95% interval over draws); a triangle at the
+    series' largest k + 1 when no k up to it flips."""
     if not rows:
         return _empty(axis, "no committed-minority series")
     for i, row in enumerate(rows):
-        fits = [(row[f]["k"], row[f]["interval"]) if f in row else (None, None) for f, _, _ in FITS]
-        _bars(axis, i, row["observed"], None, fits, (0, np.inf))
+        none = row["largest_k"] + 1
+        points = [(row["observed"], None, "black", -WIDTH)] + [
+            (row[f]["k"], row[f]["interval"], color, WIDTH * j) for j, (f, color, _) in enumerate(FITS) if f in row
+        ]
+        for value, interval, color, offset in points:
+            if value is None:
+                axis.plot(i + offset, none, marker="^", color=color, markerfacecolor="none", markersize=8)
+            else:
+                axis.errorbar(i + offset, value, yerr=_errors(value, interval, 0), fmt="o", color=color, capsize=2)
     axis.set_xticks(np.arange(len(rows)), [r["condition"] for r in rows], rotation=25, ha="right", fontsize=8)
-    axis.set(ylabel="critical mass k (agents)", title=f"{model}: critical mass (paper's criterion)")
+    axis.set_xlim(-0.7, len(rows) - 0.3)
+    axis.set_ylim(bottom=-0.5)
+    axis.set(ylabel="critical mass k (agents)", title=f"{model}: critical mass (open triangle: no k flips)")
 
 
 if __name__ == "__main__":
