@@ -209,6 +209,34 @@ def test_predicted_outcomes_of_the_true_policy_match_the_simulated_logs(logs, da
     assert tipping["observed"]["flipped"] == {str(K): tipping["predicted"]["flipped"][str(K)]}
 
 
+def test_a_mixture_draw_pools_its_members(logs, data):
+    """A draw given as a list of policies (per-run random effects) splits its replicas among them and pools them:
+    two members of which the first plays Q and the second M from an empty memory, without any other term, make
+    each name win about half of the runs, with the draw's replicas counted once."""
+    import equinox as eqx
+
+    members = [
+        eqx.tree_at(lambda p: p.first_bias, true_policy(), jnp.array(b), is_leaf=lambda x: x is None)
+        for b in ([6.0, -6.0], [-6.0, 6.0])
+    ]
+    members = [
+        eqx.tree_at(
+            lambda p: (p.win_stay, p.lose_shift, p.own_weight, p.partner_weight),
+            m,
+            tuple(jnp.float32(x) for x in (0.0, 0.0, 3.0, 3.0)),
+        )
+        for m in members
+    ]
+    replicas = 400
+    out = compare([members], logs.files, data.names, data.memory, data.payoffs, replicas, jax.random.key(5))
+    (baseline,) = out["baseline"]
+    predicted = baseline["predicted"]
+    assert sum(predicted["winners"].values()) == replicas and predicted["draws"] == 1
+    assert_proportion(predicted["winners"]["M"], replicas, 0.5, "P(M wins) of the mixture")
+    (tipping,) = out["tipping"]
+    assert set(tipping["predicted"]["p_flip"]) == {str(k) for k in range(K + 1)}
+
+
 def test_fit_command(logs_folder):
     parser = argparse.ArgumentParser()
     cli_fit.add_parser(parser.add_subparsers(dest="command"))

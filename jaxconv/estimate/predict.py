@@ -67,6 +67,7 @@ def predict_tipping(
     replicas: int,
     key: jax.Array,
     horizon_rounds: int = HORIZON_ROUNDS,
+    progress=None,
 ) -> dict:
     """Prepared populations on ``incumbent`` with k agents committed to ``pushed``, for each k of ``ks``, by the
     paper's criterion (:mod:`jaxconv.criteria`), over all replicas pooled: ``share`` (K, horizon) population curve,
@@ -75,7 +76,7 @@ def predict_tipping(
     ``policy`` may be a list of parameter draws: the replicas are split among them and ``by_draw`` holds each
     draw's ``flipped`` (D, K) and ``run_flip_fraction`` (D, K). A draw may itself be a list of policies, a mixture
     (e.g. per-run random effects, :mod:`jaxconv.estimate.random_effects`): its replicas are split among them and
-    pooled."""
+    pooled. ``progress(text)`` is called before each draw's simulations."""
     policies = list(policy) if isinstance(policy, list | tuple) else [policy]
     ks = np.asarray(ks)
     failure, success = payoffs
@@ -87,6 +88,8 @@ def predict_tipping(
         "run_flip_fraction": np.zeros((len(policies), len(ks))),
     }
     for d, draw in enumerate(policies):
+        if progress is not None:
+            progress(f"draw {d + 1}/{len(policies)}")
         members = _members(draw)
         per_member = max(per_draw // len(members), 2)
         draw_rows: list[list] = [[] for _ in ks]
@@ -283,7 +286,18 @@ def compare(
         say(f"tipping {where}, k = 0..{ks[-1]}")
         key, sub = jax.random.split(key)
         predicted = predict_tipping(
-            policies, n, len(names), memory, payoffs, inc, push, ks, replicas, sub, horizon_rounds
+            policies,
+            n,
+            len(names),
+            memory,
+            payoffs,
+            inc,
+            push,
+            ks,
+            replicas,
+            sub,
+            horizon_rounds,
+            progress=lambda text, where=where: say(f"tipping {where}: {text}"),
         )
         critical = next((k for k in ks if predicted["flipped"][k]), None)
         by_draw = [next((k for k in ks if row[k]), np.nan) for row in predicted["by_draw"]["flipped"]]
