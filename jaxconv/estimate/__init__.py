@@ -1,6 +1,7 @@
 """Estimation from LLM logs: likelihood of observed choices under a policy (:mod:`.likelihood`), maximum-likelihood
-fits with held-out scores and bootstrap uncertainty (:mod:`.fit`), and predicted collective outcomes
-(:mod:`.predict`)."""
+fits with held-out scores and bootstrap uncertainty (:mod:`.fit`), per-run random first-move biases
+(:mod:`.random_effects`), fits to the collective outcomes (:mod:`.collective`), predicted collective outcomes
+(:mod:`.predict`), and the whole pipeline of ``jaxconv fit`` (:mod:`.pipeline`)."""
 
 from jaxconv.estimate.fit import FAMILIES, Family, Fits, GroupFit, family, fit_choices, fit_runs, lookup_table
 from jaxconv.estimate.likelihood import (
@@ -13,6 +14,7 @@ from jaxconv.estimate.likelihood import (
     name_groups,
     state_log_probs,
 )
+from jaxconv.estimate.pipeline import fit_path
 from jaxconv.estimate.predict import compare, predict_baseline, predict_tipping
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "compare",
     "family",
     "fit_choices",
+    "fit_path",
     "fit_runs",
     "lookup_table",
     "log_likelihood",
