@@ -108,13 +108,13 @@ def main():
     figure, (left, right) = plt.subplots(1, 2, figsize=(12.5, 4.4))
     for n, c in curves.items():
         plot_shares(left, c["p"], c["P_flip"], replicas, fmt="o-", ms=3, label=f"N={n}")
-    left.axvline(P_CRITICAL, color="k", ls="--", label="$p_c$ = 0.0979 (mean field, Xie et al.)")
+    left.axvline(P_CRITICAL, color="k", ls="--", label="mean-field $p_c$ = 0.0979")
     left.set(
         xlabel="committed fraction p",
         ylabel=f"P(all hold only B after {rounds} population rounds)",
         title=f"Committed converted from N agents ({replicas} runs per point)",
     )
-    left.legend(fontsize=8, loc="center right")
+    left.legend(fontsize=8, loc="lower right")
     ks = list(added)
     plot_shares(right, ks, [added[k]["P_all_B"] for k in ks], added_runs, fmt="o", label=f"jaxconv ({added_runs} runs)")
     right.plot(ks, [added[k]["reference"] for k in ks], "kx", ms=8, label="reference simulation (4000 runs)")
