@@ -8,7 +8,6 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
-SAVED_WITH_OUTPUTS = {"tipping_with_gradients"}  # to be saved without outputs by its owner (issue 11)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -23,16 +22,7 @@ def test_notebook_runs(path, monkeypatch):
     assert all(cell.execution_count for cell in code_cells), "a cell did not run"
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        pytest.param(p, marks=pytest.mark.xfail(strict=False, reason="saved with outputs"))
-        if p.stem in SAVED_WITH_OUTPUTS
-        else p
-        for p in NOTEBOOKS
-    ],
-    ids=[p.stem for p in NOTEBOOKS],
-)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_saved_without_outputs(path):
     """No stale outputs: what a reader sees is what the notebook computes when run."""
     code_cells = [cell for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code"]
