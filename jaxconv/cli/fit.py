@@ -49,7 +49,7 @@ def add_parser(commands) -> None:
         help="simulated replicas per prediction (0: no prediction)",
     )
     fit.add_argument("--folds", type=int, default=DEFAULTS["folds"], help="held-out folds over runs")
-    from jaxconv.cli.main import seed
+    from jaxconv.cli.options import seed
 
     fit.add_argument("--seed", type=seed, default=DEFAULTS["seed"])
     fit.add_argument("--json", action="store_true", help="print one JSON object")
