@@ -315,13 +315,13 @@ def _plot_many_winners(axis, model: str, rows: list[dict]) -> None:
 
 
 def _plot_critical(axis, model: str, rows: list[dict]) -> None:
-    """Critical k per series as points (observed black, fits in colour, 95% interval over draws); a triangle at the
+    """Critical k per series as points (observed grey, fits in colour, 95% interval over draws); a triangle at the
     series' largest k + 1 when no k up to it flips."""
     if not rows:
         return _empty(axis, "no committed-minority series")
     for i, row in enumerate(rows):
         none = row["largest_k"] + 1
-        points = [(row["observed"], None, "black", -WIDTH)] + [
+        points = [(row["observed"], None, "0.45", -WIDTH)] + [
             (row[f]["k"], row[f]["interval"], color, WIDTH * j) for j, (f, color, _) in enumerate(FITS) if f in row
         ]
         for value, interval, color, offset in points:
