@@ -465,9 +465,10 @@ def default_block_size(n_population: int) -> int:
 
 
 def default_capacity(n_population: int) -> int:
-    """Word slots per agent for an open vocabulary: about twice the largest inventory of the minimal naming game
-    (which reaches ~1.5 sqrt(N), measured for N = 10^3 .. 10^5), a multiple of 8; a rarer, larger inventory
-    overflows and the engine regrows."""
+    """Word slots per agent for an open vocabulary: 2 sqrt(N) + 16, rounded up to 64s (8s below 64). The largest
+    inventory of the minimal naming game reaches ~1.5 sqrt(N) for N = 10^3 .. 10^5 but passed 2 sqrt(N) at
+    N = 10^6 after 1.9e9 interactions (benchmarks/RESULTS.md); a larger inventory overflows and the engine
+    regrows."""
     slots = 2 * math.isqrt(n_population) + 16
     multiple = SEARCH_BLOCK if slots > SEARCH_BLOCK else 8  # whole search blocks
     return -(-slots // multiple) * multiple
