@@ -466,3 +466,18 @@ def test_docs_cli_page_explains_every_key(capsys, tmp_path):
         keys = _keys(_json(capsys, *argv))
         missing = sorted(k for k in keys if f"`{k.removesuffix('_se')}`" not in page)
         assert not missing, (argv[:2], missing)
+
+
+def test_naming_game_stepping_is_reported_and_blocks_equal_any_block_size(capsys):
+    """Slot inventories step in conflict-free blocks by default (the path says so); the block size does not change
+    a trajectory (the blocks apply the same interaction sequence)."""
+    argv = ["simulate", "naming-game", "--agents", "64", "--inventory", "slots", "--replicas", "1"]
+    argv += ["--steps", "20000", "--until-consensus"]
+    default = _json(capsys, *argv)
+    assert default["stepping"] == "blocks" and "conflict-free blocks" in default["path"]
+    other = _json(capsys, *argv, "--block-size", "3")
+    assert other["consensus_time"] == default["consensus_time"] > 0
+    sequential = _json(capsys, *argv, "--stepping", "sequential")
+    assert sequential["stepping"] == "sequential" and "one step at a time" in sequential["path"]
+    status, _, err = _run(capsys, *argv, "--stepping", "blocks", "--schedule", "matching", "--json")
+    assert status == 2 and "stepping='blocks'" in err and len(err.strip().splitlines()) == 1

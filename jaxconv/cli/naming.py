@@ -49,6 +49,14 @@ def add_arguments(parser, sweep: bool = False) -> None:
         "--inventory", default="auto", help="auto | bitsets | slots (K word ids per agent, for large N)"
     )
     parser.add_argument("--capacity", type=int, default=None, help="initial word slots per agent (default from N)")
+    parser.add_argument(
+        "--stepping",
+        default="auto",
+        help="auto | sequential | blocks (exact conflict-free blocks of random pairs; auto: blocks with word slots)",
+    )
+    parser.add_argument(
+        "--block-size", type=int, default=None, help="candidate interactions per block (default 2/3 sqrt(N))"
+    )
     options.add_simulation_options(parser, sweep=sweep)
 
 
@@ -71,6 +79,8 @@ def plan(args) -> options.Plan:
         graph=graph,
         inventory=args.inventory,
         capacity=args.capacity,
+        stepping=args.stepping,
+        block_size=args.block_size,
     )
     check_steps(args.steps, 1)
     steps_per_round = 2 if args.schedule == "matching" else game.n_population
@@ -102,6 +112,7 @@ def describe(args, plan: options.Plan, used: dict) -> dict:
         f"process(es), {per_device} per device"
         + (f" in chunks of {chunk}, " if chunk < args.replicas else ", ")
         + ("unbatched (as simulate)" if per_device == 1 else "vmapped")
+        + (f", conflict-free blocks of {game.block_size} candidate pairs" if game.in_blocks else ", one step at a time")
         + (", stopped at consensus" if args.until_consensus else "")
     )
     return {
@@ -117,6 +128,7 @@ def describe(args, plan: options.Plan, used: dict) -> dict:
         "processes": used["processes"],
         "path": path,
         "inventory": game.inventory,
+        "stepping": game.stepping,
         "initial_capacity": game.capacity,
         "state_bytes_per_replica": game.state_bytes(),
     }
