@@ -106,7 +106,8 @@ def first_move_effect(policy: Policy, data: ChoiceData, *, folds: int = 5, seed:
     free_first = policy.first_bias is not None
 
     first, sd = fit_effect(policy, counts[runs], nodes, free_first)
-    # held-out: sd = 0 keeps the fitted policy's own first move; the effect refits first_bias and sd without the fold
+    # held-out: sd = 0 keeps the fitted policy's own first move (fitted on every run, the held-out ones included: this
+    # favours sd = 0); the effect refits first_bias and sd without the fold
     fold = np.random.default_rng(seed).permutation(len(runs)) % folds
     held_out = 0.0
     base = np.asarray(policy.bias if policy.first_bias is None else policy.first_bias)
