@@ -15,6 +15,7 @@ RESULTS = (ROOT / "docs" / "results.md").read_text() + (ROOT / "docs" / "cli.md"
 PUBLIC_MODULES = [
     "games.naming",
     "games.memory",
+    "games.blocks",
     "policies",
     "choosers",
     "relax",
@@ -25,6 +26,9 @@ PUBLIC_MODULES = [
     "schedules",
     "estimate.likelihood",
     "estimate.fit",
+    "estimate.collective",
+    "estimate.pipeline",
+    "estimate.random_effects",
     "estimate.predict",
     "estimate.tipping",
     "data.fetch",
