@@ -35,6 +35,7 @@ from _common import arguments, save
 
 from jaxconv.data.fetch import logs_path
 from jaxconv.estimate.pipeline import fit_path
+from jaxconv.estimate.predict import critical_mass_met
 
 FITS = (("choice_only", "C0", "choice-only fit"), ("collective", "C1", "collective fit"))
 SOURCE = "Ashery, Aiello & Baronchelli, Sci. Adv. 11 eadu9368 (2025): published logs"
@@ -229,9 +230,7 @@ def _reproduced(model: str, rows: dict) -> list[dict]:
             )
     for row in rows["critical"]:
         observed, predicted = row["observed"], row[fit]["k"]
-        agree = (observed is None and predicted is None) or (
-            observed is not None and predicted is not None and abs(observed - predicted) <= 1
-        )
+        agree = critical_mass_met(observed, predicted)
         out.append(
             {
                 "quantity": f"{model} {row['condition']}: critical mass k (paper's flip criterion), {fit} fit",

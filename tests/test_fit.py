@@ -324,3 +324,11 @@ def test_library_and_experiment_never_import_the_cli():
             modules = [a.name for a in node.names] if isinstance(node, ast.Import) else []
             modules += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             assert not any(m.startswith("jaxconv.cli") for m in modules), f"{path.name} imports {modules}"
+
+
+def test_critical_mass_met_within_one_agent():
+    from jaxconv.estimate.predict import critical_mass_met
+
+    assert critical_mass_met(10, 10) and critical_mass_met(10, 9) and critical_mass_met(10, 11)
+    assert not critical_mass_met(10, 12) and not critical_mass_met(14, None) and not critical_mass_met(None, 3)
+    assert critical_mass_met(None, None)  # no k flipped, observed or predicted

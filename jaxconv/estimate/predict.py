@@ -363,6 +363,14 @@ def _distribution(values: np.ndarray) -> dict:
     }
 
 
+def critical_mass_met(observed: int | None, predicted: int | None) -> bool:
+    """Whether a predicted critical mass (committed agents k; None: no k flipped) is within one agent of the
+    observed one, or both are None."""
+    if observed is None or predicted is None:
+        return observed is None and predicted is None
+    return abs(observed - predicted) <= 1
+
+
 def targets_met(prediction: dict, stop_tolerance: float = 0.15) -> list[dict]:
     """The issue's targets for a :func:`compare` result: per baseline file, the predicted stop-time mean within
     ``stop_tolerance`` of the observed and every predicted winner share inside the observed 95% binomial interval;
@@ -386,9 +394,7 @@ def targets_met(prediction: dict, stop_tolerance: float = 0.15) -> list[dict]:
         )
     for series in prediction["tipping"]:
         observed, predicted = series["observed"]["critical_k"], series["predicted"]["critical_k"]
-        met = (observed is None and predicted is None) or (
-            observed is not None and predicted is not None and abs(observed - predicted) <= 1
-        )
+        met = critical_mass_met(observed, predicted)
         out.append(
             {
                 "condition": f"critical mass N={series['n_agents']} {series['incumbent']} -> {series['pushed']}",
@@ -400,4 +406,4 @@ def targets_met(prediction: dict, stop_tolerance: float = 0.15) -> list[dict]:
     return out
 
 
-__all__ = ["binomial_interval", "compare", "predict_baseline", "predict_tipping", "targets_met"]
+__all__ = ["binomial_interval", "compare", "critical_mass_met", "predict_baseline", "predict_tipping", "targets_met"]
