@@ -109,15 +109,24 @@ def stack(curves: list) -> tuple[np.ndarray, np.ndarray]:
     return rows, lengths
 
 
-def simulated_shares(free_choices, interactions, pushed: int, n_agents: int) -> tuple[np.ndarray, np.ndarray]:
-    """Simulated replicas recorded once per population round -> (``(..., R)`` share of ``pushed`` among the
-    non-committed agents' choices per round, ``(...)`` number of complete rounds). ``free_choices`` ``(..., R, W)``:
-    the non-committed agents' choices of each round; ``interactions`` ``(..., R)``: cumulative interactions. The
-    rounds of a replica are those with an interaction (the one it stopped in is its trailing incomplete round)."""
+def simulated_shares(
+    free_choices, interactions, pushed: int, n_agents: int, records_per_round: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Simulated replicas recorded ``records_per_round`` times per population round -> (``(..., R)`` share of
+    ``pushed`` among the non-committed agents' choices per round, ``(...)`` number of rounds played).
+    ``free_choices`` ``(..., T, W)``: the non-committed agents' choices since the previous record; ``interactions``
+    ``(..., T)``: cumulative interactions. A round is ``records_per_round`` consecutive records (a trailing
+    incomplete one included, as for the logged runs); the rounds of a replica are those with an interaction (the one
+    it stopped in is its trailing incomplete round)."""
     free = np.asarray(free_choices)
+    interactions = np.asarray(interactions)
+    records = free.shape[-2]
+    rounds = -(-records // records_per_round)
+    missing = rounds * records_per_round - records
+    free = np.pad(free, [(0, 0)] * (free.ndim - 2) + [(0, missing), (0, 0)])
+    free = free.reshape(*free.shape[:-2], rounds, records_per_round, free.shape[-1]).sum(axis=-2)
     share = free[..., pushed] / np.maximum(free.sum(axis=-1), 1)
-    played = np.diff(np.asarray(interactions), axis=-1, prepend=0)
-    lengths = np.cumprod(played > 0, axis=-1).sum(axis=-1)
+    lengths = -(-interactions[..., -1] // n_agents)
     return share, lengths
 
 

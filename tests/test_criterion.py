@@ -51,3 +51,15 @@ def test_simulated_shares_count_the_round_a_replica_stopped_in():
     share, lengths = simulated_shares(free, interactions, pushed=1, n_agents=2)
     np.testing.assert_allclose(share[0, :3], [0.25, 1.0, 1.0])
     assert lengths.tolist() == [3]
+
+
+def test_simulated_shares_sum_finer_records_into_rounds_with_the_trailing_part():
+    # N = 4, a record every 2 interactions, a budget of 10 interactions: rounds of 2 records, the third of one
+    free = np.array([[[1, 1], [0, 2], [2, 0], [1, 1], [0, 2]]])
+    interactions = np.array([[2, 4, 6, 8, 10]])
+    share, lengths = simulated_shares(free, interactions, pushed=1, n_agents=4, records_per_round=2)
+    np.testing.assert_allclose(share[0], [3 / 4, 1 / 4, 2 / 2])
+    assert lengths.tolist() == [3]
+    # recorded once per round, the same replica gives the same shares of its complete rounds
+    coarse, _ = simulated_shares(free[:, :4].reshape(1, 2, 2, 2).sum(2), interactions[:, 1:4:2], 1, 4)
+    np.testing.assert_allclose(coarse[0], share[0, :2])

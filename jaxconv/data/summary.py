@@ -51,6 +51,37 @@ def has_converged(run: Run, n_agents: int) -> bool:
     return run.n_interactions >= 3 * n_agents and bool(run.success[-3 * n_agents :].all())
 
 
+def success_by_round(run, n_agents: int, rounds: int) -> np.ndarray:
+    """``(rounds,)`` share of successful interactions in each of the first population rounds of a logged run; a
+    round after the run's stop counts as all successes (the stop rule's window was)."""
+    success = np.asarray(run.success, float)
+    out = np.ones(rounds)
+    for r in range(rounds):
+        played = success[r * n_agents : (r + 1) * n_agents]
+        if len(played):
+            out[r] = played.mean()
+    return out
+
+
+def final_streak(run: Run) -> int:
+    """Successes in a row at the end of ``run``."""
+    failures = np.flatnonzero(~np.asarray(run.success, bool))
+    return run.n_interactions - 1 - int(failures[-1]) if len(failures) else run.n_interactions
+
+
+def stop_window(runs: list[Run], n_agents: int) -> int:
+    """The window W of the stop rule these runs were played under (a run stops as soon as its last W interactions
+    all succeeded, so a stopped run ends on a streak of exactly W): the commonest final success streak of at least
+    N interactions among the runs that had a failure (ties: the shortest); 3N, the protocol's rule, when there is
+    none. The published files are not all played with 3N: at N = 48 some stop after 72 successes (3 x 24), others
+    after 144."""
+    streaks = [final_streak(run) for run in runs if n_agents <= final_streak(run) < run.n_interactions]
+    if not streaks:
+        return 3 * n_agents
+    values, counts = np.unique(streaks, return_counts=True)
+    return int(values[np.argmax(counts)])
+
+
 def pushed_share_by_round(run: Run, pushed: str, n_agents: int) -> np.ndarray:
     """(R,) share of ``pushed`` among the non-committed agents' answers in each population round (the trailing
     incomplete one included), counted from the run's ``converged_index`` (0 when absent)."""
@@ -144,6 +175,7 @@ def summarize_file(log: LogFile, horizon_rounds: int | None = HORIZON_ROUNDS) ->
     stop = [stop_time_rounds(r, n) for r in log.runs]
     out["winners"] = {name: winners.count(name) for name in log.names}
     out["n_converged"] = sum(has_converged(r, n) for r in log.runs)
+    out["stop_window"] = stop_window(log.runs, n)
     out["stop_time_rounds"] = stop
     out["stop_time_rounds_mean"] = float(np.mean(stop))
     if log.meta.kind in ("committed", "evolved"):

@@ -113,12 +113,14 @@ def simulate_run(
     max_interactions: int = 1000,
     stop_when_converged: bool = True,
     policy: Policy | None = None,
+    stop_window: int | None = None,
 ) -> dict:
     """One run as the experiment stored it: ``{'simulation', 'tracker', 'convergence'}``.
 
     ``initial``: prepare every agent with H rounds of (names[initial], same, success) first (committed-
     minority and evolved files); ``committed``: then k random agents always answer names[1]. The run stops
-    once the last 3N interactions all succeeded (if ``stop_when_converged``) or after ``max_interactions``."""
+    once the last ``stop_window`` (default 3N) interactions all succeeded (if ``stop_when_converged``) or after
+    ``max_interactions``."""
     if n_agents < 2 or not names:
         raise ValueError(f"need n_agents >= 2 and at least one name, got {n_agents} agents and names {names!r}")
     if not 0 <= committed <= n_agents:
@@ -158,7 +160,7 @@ def simulate_run(
         tracker["players"].append([p1, p2])
         tracker["answers"].append(answers)
         tracker["outcome"].append(int(payoff == success))
-        last = 3 * n_agents
+        last = 3 * n_agents if stop_window is None else stop_window
         if stop_when_converged and len(tracker["outcome"]) >= last and all(tracker["outcome"][-last:]):
             break
     converged_index = len(tracker["outcome"]) if initial is None else 0

@@ -7,13 +7,20 @@ and on which name. The collective fit adds the outcomes as targets:
 
     objective(theta) = - mean log-likelihood of the choices + weight * sum_j (m_j(theta) - o_j)^2 / (2 s_j^2) / n_runs
 
-per choice, where o_j are observed outcomes of the baseline files (mean stop time in population rounds, and the
-share of runs won by each name) with their standard errors s_j (run-to-run sd / sqrt(runs); binomial for the
-shares), and m_j the same outcomes of the policy's own runs: hard simulations of the protocol (``jaxconv.relax.run``
-with the ``ScoreFunction`` chooser over a fixed horizon, recorded every interaction, so that the stop time, the first
-time the last 3N interactions all succeeded, is read exactly; runs not stopped by the horizon count at the horizon)
-and the winner (the name held by most agents at the stop, from ``relax``'s ``name_shares``). The W winner shares sum
-to one, so their squared errors are weighted by (W - 1) / W (for W = 2 that is the one share of the second name).
+per choice, where o_j are observed outcomes of the baseline files with their standard errors s_j (run-to-run
+sd / sqrt(runs); binomial for shares), and m_j the same outcomes of the policy's own runs: hard simulations of the
+protocol (``jaxconv.relax.run`` with the ``ScoreFunction`` chooser over a fixed horizon, recorded every interaction,
+so that the stop time, the first time the last W_stop interactions all succeeded, is read exactly; W_stop is the
+window the logged runs were played under, :func:`jaxconv.data.summary.stop_window`; runs not stopped by the horizon
+count at the horizon). The outcomes, each weighted as one target:
+
+- the mean stop time in population rounds;
+- the share of runs won by each name (the name held by most agents at the stop, from ``relax``'s
+  ``name_shares``); the W shares sum to one, so each is weighted (W - 1) / W;
+- the stop-time distribution: the share of runs stopped by each observed quartile, each weighted 1/3;
+- the success per population round over the first ``SUCCESS_ROUNDS`` rounds (a stopped run succeeds), each
+  round weighted 1 / rounds.
+
 Their gradients are score-function (REINFORCE) estimates with a leave-one-out baseline (``jaxconv.relax.surrogate``);
 the squared error's gradient uses two independent batches of replicas, (m_a - o) * grad m_b, so that it is unbiased.
 Optionally (:func:`flip_targets_of`), P(flip) of the committed-minority runs at the k that decide each series'
@@ -35,9 +42,17 @@ import optax
 from jaxconv.choosers import ScoreFunction
 from jaxconv.criteria import FLIP_LAST_ROUNDS, FLIP_SUM, HORIZON_ROUNDS
 from jaxconv.data.logs import LogFile
-from jaxconv.data.summary import critical_masses, flip_outcome, run_winner, stop_time_rounds
+from jaxconv.data.summary import (
+    critical_masses,
+    flip_outcome,
+    run_winner,
+    stop_time_rounds,
+    stop_window,
+    success_by_round,
+)
 from jaxconv.estimate.fit import PRIOR_SD, Family
 from jaxconv.estimate.likelihood import ChoiceData, choice_counts, mean_log_likelihood, state_log_probs
+from jaxconv.estimate.predict import observed_design, predict_baseline
 from jaxconv.estimate.random_effects import shifted
 from jaxconv.games.memory import MemoryGame
 from jaxconv.relax import run as relaxed_run
@@ -50,11 +65,18 @@ WEIGHT = 1.0
 MAX_HORIZON = 200  # rounds; simulated runs not stopped by the horizon count at the horizon
 
 
+SUCCESS_ROUNDS = 10  # success per population round is a target over the first rounds (fewer with a short horizon)
+
+
 @dataclass(frozen=True)
 class Target:
     """Observed collective outcomes of the baseline runs of one N: ``stop_mean`` (rounds) and its standard error,
-    the horizon of the simulations (rounds), and ``win_share`` ``(W,)``, the share of runs won by each name (in the
-    order of the fitted names), with its standard errors ``win_se`` ``(W,)``."""
+    the horizon of the simulations (rounds), the stop rule's ``stop_window`` (interactions,
+    :func:`jaxconv.data.summary.stop_window`), ``win_share`` ``(W,)``, the share of runs won by each name (in the
+    order of the fitted names), with its standard errors ``win_se``; the stop-time distribution as the share of
+    runs ``stop_below`` stopped by each of the observed quartiles ``stop_quartiles`` (rounds), with standard errors
+    ``stop_below_se``; and the mean success per population round ``success`` over the first rounds, a stopped run
+    counting as succeeding, with standard errors ``success_se``."""
 
     n_agents: int
     stop_mean: float
@@ -63,6 +85,12 @@ class Target:
     n_runs: int
     win_share: tuple[float, ...] = ()
     win_se: tuple[float, ...] = ()
+    stop_window: int | None = None
+    stop_quartiles: tuple[float, ...] = ()
+    stop_below: tuple[float, ...] = ()
+    stop_below_se: tuple[float, ...] = ()
+    success: tuple[float, ...] = ()
+    success_se: tuple[float, ...] = ()
 
 
 def targets_of(logs: list[LogFile], names: tuple[str, ...]) -> list[Target]:
@@ -81,10 +109,24 @@ def targets_of(logs: list[LogFile], names: tuple[str, ...]) -> list[Target]:
         horizon = int(np.clip(np.ceil(max(2.5 * stops.mean(), stops.max() + 5)), 10, MAX_HORIZON))
         winners = [run_winner(run, n, list(log.names)) for log, run in runs]
         win = np.array([np.mean([w == name for w in winners]) for name in names])
-        # se of a binomial share, floored at that of 1 run in 2 x runs (a share of 0 or 1 is not exact)
-        win_se = np.sqrt(np.maximum(win * (1 - win), 0.25 / len(runs)) / len(runs))
-        out.append(Target(n, float(stops.mean()), float(se), horizon, len(runs), tuple(win), tuple(win_se)))
+        quartiles = np.percentile(stops, [25, 50, 75])
+        below = np.array([np.mean(stops <= q) for q in quartiles])
+        success = np.array([success_by_round(run, n, min(SUCCESS_ROUNDS, horizon)) for _, run in runs])
+        success_se = np.maximum(success.std(axis=0, ddof=1), 0.05) / np.sqrt(len(runs))
+        out.append(
+            Target(
+                n, float(stops.mean()), float(se), horizon, len(runs), tuple(win), tuple(_share_se(win, len(runs))),
+                stop_window([run for _, run in runs], n), tuple(quartiles), tuple(below),
+                tuple(_share_se(below, len(runs))), tuple(success.mean(axis=0)), tuple(success_se),
+            )
+        )  # fmt: skip
     return out
+
+
+def _share_se(share: np.ndarray, n_runs: int) -> np.ndarray:
+    """Standard error of a binomial share of ``n_runs`` runs, floored at that of 1 run in 2 x runs (a share of 0
+    or 1 is not exact)."""
+    return np.sqrt(np.maximum(share * (1 - share), 0.25 / n_runs) / n_runs)
 
 
 @dataclass(frozen=True)
@@ -92,7 +134,8 @@ class FlipTarget:
     """Observed P(flip) at one committed k of a committed-minority series: the share ``p_flip`` of the ``n_runs``
     runs (populations of ``n_agents`` prepared on name index ``incumbent``, k agents committed to ``pushed``) that
     flipped on their own by the paper's criterion (:mod:`jaxconv.criteria`) within ``horizon_rounds``, with its
-    binomial standard error ``se``."""
+    binomial standard error ``se``; ``stop_window``: the stop rule of those runs (None: 3N); ``budget``: their
+    commonest interaction budget (:func:`jaxconv.estimate.predict.observed_design`; None: the horizon)."""
 
     n_agents: int
     incumbent: int
@@ -102,6 +145,8 @@ class FlipTarget:
     se: float
     n_runs: int
     horizon_rounds: int = HORIZON_ROUNDS
+    stop_window: int | None = None
+    budget: int | None = None
 
 
 def flip_targets_of(logs: list[LogFile], names: tuple[str, ...], memory: int) -> list[FlipTarget]:
@@ -117,23 +162,26 @@ def flip_targets_of(logs: list[LogFile], names: tuple[str, ...], memory: int) ->
         critical = series["critical_k"]
         chosen = [k for k in ks if k < critical][-1:] + [critical] if critical is not None else ks[-1:]
         n = series["n_agents"]
+        design = observed_design(logs, series)
         for k in chosen:
             runs = [run for log in logs if log.name in series["files"] and log.meta.committed == k for run in log.runs]
             p = flip_outcome(runs, pushed, n, series["horizon_rounds"])["run_flip_fraction"]
             if p is None:
                 continue
             se = float(np.sqrt(max(p * (1 - p), 0.25 / len(runs)) / len(runs)))
-            out.append(FlipTarget(n, names.index(incumbent), names.index(pushed), k, p, se, len(runs)))
+            indices = names.index(incumbent), names.index(pushed)
+            budget, window = max(set(design[k]), key=design[k].count)  # the commonest (budget, stop rule)
+            out.append(FlipTarget(n, *indices, k, p, se, len(runs), stop_window=window, budget=budget))
     return out
 
 
 def simulated_flips(key, policy, target: FlipTarget, n_names: int, memory: int, payoffs, replicas: int):
     """``(flipped, log_prob)`` ``(replicas,)`` of hard runs of prepared populations with ``target.k`` committed
-    agents (``ScoreFunction`` choices) over the target's horizon, by the paper's per-run criterion
-    (:mod:`jaxconv.criteria`) as the published runs met it: a run stops once the last 3N interactions all succeeded;
-    its rounds (of N interactions, the trailing incomplete one included) end at the stop or at the horizon; it
-    flipped if the share of the pushed name among the non-committed agents' answers sums to >= 2.849 over its last
-    3 rounds (it is then padded with rounds of share 1 up to the horizon)."""
+    agents (``ScoreFunction`` choices), by the paper's per-run criterion (:mod:`jaxconv.criteria`) as the published
+    runs met it: a run stops once its last ``target.stop_window`` interactions all succeeded; its rounds (of N
+    interactions, the trailing incomplete one included) end at the stop, at the target's budget or at its horizon;
+    it flipped if the share of the pushed name among the non-committed agents' answers sums to >= 2.849 over its
+    last 3 rounds (it is then padded with rounds of share 1 up to the horizon)."""
     failure, success = payoffs
     n = target.n_agents
     game = MemoryGame(
@@ -146,12 +194,14 @@ def simulated_flips(key, policy, target: FlipTarget, n_names: int, memory: int, 
         prepared_name=target.incumbent,
         committed_name=target.pushed,
         committed=target.k,
+        stop_window=target.stop_window,
     )
-    rounds = target.horizon_rounds
+    budget = target.horizon_rounds * n if target.budget is None else min(target.budget, target.horizon_rounds * n)
+    rounds = -(-budget // n)
 
     def one(k):
         obs = relaxed_run(k, game, ScoreFunction(), rounds * n, 1)
-        index = _stop(obs["success_rate"] > 0.5, n)[1]
+        index = jnp.minimum(_stop(obs["success_rate"] > 0.5, game.stop_window)[1], budget - 1)
         played = jnp.arange(rounds * n) <= index
         free = jnp.sum((obs["free_answers"] * played).reshape(rounds, n), axis=1)
         pushed = jnp.sum((obs["committed_answers"] * played).reshape(rounds, n), axis=1)
@@ -164,28 +214,33 @@ def simulated_flips(key, policy, target: FlipTarget, n_names: int, memory: int, 
     return jax.vmap(one)(jax.random.split(key, replicas))
 
 
-def _stop(success: jax.Array, n_agents: int) -> tuple[jax.Array, jax.Array]:
-    """Whether a run of per-interaction ``success`` ``(T,)`` stopped (the last 3N interactions all succeeded) and the
-    index of its stopping interaction (T - 1 when it did not stop)."""
+def _stop(success: jax.Array, window: int) -> tuple[jax.Array, jax.Array]:
+    """Whether a run of per-interaction ``success`` ``(T,)`` stopped (the last ``window`` interactions all
+    succeeded) and the index of its stopping interaction (T - 1 when it did not stop)."""
     t = jnp.arange(success.shape[0])
     last_failure = jax.lax.cummax(jnp.where(success, -1, t))
-    done = t - last_failure >= 3 * n_agents
+    done = t - last_failure >= window
     stopped = jnp.any(done)
     return stopped, jnp.where(stopped, jnp.argmax(done), success.shape[0] - 1)
 
 
 def simulated_outcomes(
     key, policy, target: Target, n_names: int, memory: int, payoffs, replicas: int, first_sd: float = 0.0
-):
-    """``(stop_rounds, wins, log_prob)`` of ``replicas`` hard runs of ``policy`` (``ScoreFunction`` choices, whose
-    log-probability carries the score-function gradient): stop times and log-probabilities ``(replicas,)``, ``wins``
-    ``(replicas, W)`` one-hot of the name most agents chose last at the stop. ``first_sd`` > 0: each replica's
-    first-move bias is moved by ``first_sd * z``, ``z ~ N(0, I_W)`` (per-run random effect,
+) -> dict:
+    """Outcomes of ``replicas`` hard runs of ``policy`` (``ScoreFunction`` choices, whose log-probability carries
+    the score-function gradient), each ``(replicas, ...)``: ``stop`` time in rounds (the first time the last
+    ``target.stop_window`` interactions all succeeded, the horizon if never), ``wins`` ``(replicas, W)`` one-hot of
+    the name most agents chose last at the stop, ``success`` ``(replicas, len(target.success))`` per population
+    round (rounds after the stop count as successes, as for the logged runs), ``log_prob``. ``first_sd`` > 0: each
+    replica's first-move bias is moved by ``first_sd * z``, ``z ~ N(0, I_W)`` (per-run random effect,
     :mod:`jaxconv.estimate.random_effects`)."""
     failure, success = payoffs
     n = target.n_agents
-    game = MemoryGame(n, n_names, memory, policy=policy, payoffs=(success, failure), committed_name=1)
+    game = MemoryGame(
+        n, n_names, memory, policy=policy, payoffs=(success, failure), committed_name=1, stop_window=target.stop_window
+    )
     steps = target.horizon_rounds * n
+    rounds = len(target.success)
 
     def one(k):
         run_game = game
@@ -194,10 +249,17 @@ def simulated_outcomes(
             shift = first_sd * jax.random.normal(effect_key, (n_names,))
             run_game = eqx.tree_at(lambda g: g.policy, game, shifted(policy, shift))
         obs = relaxed_run(k, run_game, ScoreFunction(), steps, 1)
-        index = _stop(obs["success_rate"] > 0.5, n)[1]
-        stop = (index + 1) / n
-        win = jax.nn.one_hot(jnp.argmax(obs["name_shares"][index]), n_names)
-        return stop, win, obs["log_prob"][-1]
+        succeeded = obs["success_rate"] > 0.5
+        index = _stop(succeeded, game.stop_window)[1]
+        played = (jnp.arange(steps) <= index)[: rounds * n].reshape(rounds, n)
+        hits = jnp.sum(played & succeeded[: rounds * n].reshape(rounds, n), axis=1)
+        count = jnp.sum(played, axis=1)
+        return {
+            "stop": (index + 1) / n,
+            "wins": jax.nn.one_hot(jnp.argmax(obs["name_shares"][index]), n_names),
+            "success": jnp.where(count > 0, hits / jnp.maximum(count, 1), 1.0),
+            "log_prob": obs["log_prob"][-1],
+        }
 
     return jax.vmap(one)(jax.random.split(key, replicas))
 
@@ -213,13 +275,30 @@ def _outcome_loss(key, policy, targets, n_names, memory, payoffs, replicas, firs
             flip_b, lp_b = simulated_flips(kb, policy, target, n_names, memory, payoffs, replicas)
             pairs = [(flip_a, flip_b, target.p_flip, target.se, 1.0)]
         else:
-            stop_a, win_a, lp_a = simulated_outcomes(ka, policy, target, n_names, memory, payoffs, replicas, first_sd)
-            stop_b, win_b, lp_b = simulated_outcomes(kb, policy, target, n_names, memory, payoffs, replicas, first_sd)
-            pairs = [(stop_a, stop_b, target.stop_mean, target.stop_se, 1.0)]
+            a = simulated_outcomes(ka, policy, target, n_names, memory, payoffs, replicas, first_sd)
+            b = simulated_outcomes(kb, policy, target, n_names, memory, payoffs, replicas, first_sd)
+            lp_a, lp_b = a["log_prob"], b["log_prob"]
+            pairs = [(a["stop"], b["stop"], target.stop_mean, target.stop_se, 1.0)]
             shares = (n_names - 1) / n_names  # the W shares sum to one: W - 1 free
             pairs += [
-                (win_a[:, j], win_b[:, j], target.win_share[j], target.win_se[j], shares)
+                (a["wins"][:, j], b["wins"][:, j], target.win_share[j], target.win_se[j], shares)
                 for j in range(len(target.win_share))
+            ]
+            # the stop-time distribution and the success curve: one target each, their correlated points shared
+            pairs += [
+                ((a["stop"] <= q).astype(jnp.float32), (b["stop"] <= q).astype(jnp.float32), p, se,
+                 1 / len(target.stop_quartiles))
+                for q, p, se in zip(target.stop_quartiles, target.stop_below, target.stop_below_se, strict=True)
+            ]  # fmt: skip
+            pairs += [
+                (
+                    a["success"][:, r],
+                    b["success"][:, r],
+                    target.success[r],
+                    target.success_se[r],
+                    1 / len(target.success),
+                )
+                for r in range(len(target.success))
             ]
         for a, b, observed, se, scale in pairs:
             m_a = jnp.mean(surrogate(a, lp_a))
@@ -344,7 +423,6 @@ def cross_validate(
     from jaxconv.data.tidy import tidy_dataset
     from jaxconv.estimate.fit import fit_runs
     from jaxconv.estimate.likelihood import choice_data
-    from jaxconv.estimate.predict import predict_baseline
 
     rng = np.random.default_rng(seed)
     baseline = [log for log in logs if log.meta.kind == "game" and log.runs and set(log.names) == set(names)]

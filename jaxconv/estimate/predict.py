@@ -7,14 +7,24 @@ N agents, random pairs, both agents choose from their own memory of H rounds, pa
   in population rounds (interactions / N, the final 3N window included, as :mod:`jaxconv.data.summary` counts it),
   per baseline file, with that file's N.
 - committed minority: memories prepared with H rounds of (X, X, +100), k agents converted to committed agents
-  answering Y, for every k from 0 to the largest k of the observed series, for ``HORIZON_ROUNDS`` population
-  rounds; flip by the paper's criterion, the same code as for the observed runs (:mod:`jaxconv.criteria`: per
-  round the share of Y among the non-committed agents' choices, converged replicas padded with share 1, mean over
-  the replicas that have each round, flipped if the last 3 rounds sum to >= 2.849); critical mass = smallest
-  flipping k. As in the published runs, k >= 1 runs
-  stop by the rule above, while k = 0 runs (the ``evolved_from`` files) run the whole horizon (a stable prepared
-  population would otherwise stop after 3N interactions).
+  answering Y. As in the published runs, k >= 1 runs stop by the rule above, while k = 0 runs (the
+  ``evolved_from`` files) run their whole budget (a stable prepared population would otherwise stop after 3N
+  interactions). Flip by the paper's criterion, the same code as for the observed runs (:mod:`jaxconv.criteria`:
+  per round the share of Y among the non-committed agents' choices, converged runs padded with share 1, mean over
+  the runs that have each round, flipped if the last 3 rounds sum to >= 2.849). Two critical masses:
+
+  * ``critical_k``, compared with the observed one: the observed experiment replayed under the fitted policy
+    (:func:`predict_experiments`): at each observed k as many runs as were logged, each with the interaction budget
+    of the logged run it stands for, the criterion per k, the smallest flipping k; the median over many replays,
+    with an interval and the share of replays within one agent of the observed value. The observed critical mass
+    is a statistic of its design: with one or two runs per k it is decided by chance, and the criterion pads
+    converged runs: when the runs that did not converge had budgets under 27 rounds, the last rounds of the curve
+    are the padding of the converged ones, and a k flips as soon as one of its runs converged.
+  * ``critical_k_population``: the smallest k from 0 to the largest observed k whose pooled replicas (thousands
+    per k, ``HORIZON_ROUNDS`` rounds each) flip: the critical mass of the policy itself, the limit of many runs per k.
 """
+
+import math
 
 import jax
 import jax.numpy as jnp
@@ -22,12 +32,20 @@ import numpy as np
 
 from jaxconv.criteria import FLIP_LAST_ROUNDS, HORIZON_ROUNDS, flip_outcome_of_curves, simulated_shares
 from jaxconv.data.logs import LogFile
-from jaxconv.data.summary import critical_masses, flip_outcome, summarize_file
+from jaxconv.data.summary import (
+    critical_masses,
+    final_streak,
+    flip_outcome,
+    stop_window,
+    success_by_round,
+    summarize_file,
+)
 from jaxconv.engine import ensemble, sweep
 from jaxconv.games.memory import MemoryGame
 from jaxconv.policies import Policy
 
 MAX_ROUNDS = 300  # baseline runs not stopped after this many population rounds are reported as not stopped
+EXPERIMENTS = 200  # replays of a committed-minority series' observed design (all parameter draws together)
 CHUNK = 4096  # replicas per compiled chunk (bounds memory; a chunk's while-loop runs to its slowest replica)
 
 
@@ -40,11 +58,15 @@ def predict_baseline(
     replicas: int,
     key: jax.Array,
     max_rounds: int = MAX_ROUNDS,
+    stop_window: int | None = None,
 ) -> dict:
-    """Replicas of a population with empty memories run to the stop rule: ``winners`` (W,) counts (majority name
-    of the final 3N interactions), ``stop_rounds`` (replicas,) stop time / N (NaN when not stopped)."""
+    """Replicas of a population with empty memories run to the stop rule (the last ``stop_window`` interactions,
+    default 3N, all succeeded): ``winners`` (W,) counts (majority name of the final window), ``stop_rounds``
+    (replicas,) stop time / N (NaN when not stopped)."""
     failure, success = payoffs
-    game = MemoryGame(n_agents, n_names, memory, policy=policy, payoffs=(success, failure), stop="successes")
+    game = MemoryGame(
+        n_agents, n_names, memory, policy=policy, payoffs=(success, failure), stop="successes", stop_window=stop_window
+    )
     summary = ensemble(
         key, game, replicas, max_rounds * n_agents, n_agents, until_done=True, chunk_size=min(replicas, CHUNK)
     ).summary
@@ -53,6 +75,48 @@ def predict_baseline(
         "winners": np.bincount(summary["winner"][summary["winner"] >= 0], minlength=n_names),
         "stop_rounds": np.where(stopped, summary["stop_time"] / n_agents, np.nan),
     }
+
+
+def _series_runs(
+    policy: Policy, n_agents, n_names, memory, payoffs, incumbent, pushed, ks, replicas, n_steps, window, key, chunk
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """``replicas`` runs of prepared populations on ``incumbent`` with k agents committed to ``pushed``, for each k
+    of ``ks`` (k >= 1 stop once their last ``window`` interactions all succeeded, k = 0 run the whole budget, as in
+    the published runs), each for at most ``n_steps`` interactions: per k, (shares ``(replicas, R)`` per population
+    round of the pushed name among the non-committed agents' choices, rounds played ``(replicas,)``), and the
+    simulator's per-replica ``flipped`` fraction per k ``(K,)``."""
+    failure, success = payoffs
+    record_every = math.gcd(n_steps, n_agents)  # rounds are whole numbers of records, the trailing part too
+    runs: list = [None] * len(ks)
+    flip_fraction = np.zeros(len(ks))
+    for stop, selected in (("successes", ks >= 1), (None, ks == 0)):
+        if not selected.any():
+            continue
+        game = MemoryGame(
+            n_agents,
+            n_names,
+            memory,
+            policy=policy,
+            payoffs=(success, failure),
+            initial="prepared",
+            prepared_name=incumbent,
+            committed_name=pushed,
+            stop=stop,
+            stop_window=window,
+        )
+        values = {"n_committed": jnp.asarray(ks[selected], jnp.int32)}
+        result = sweep(key, game, values, replicas, n_steps, record_every, chunk_size=min(replicas, chunk))
+        shares, lengths = simulated_shares(
+            result.observations["free_choices"],
+            result.observations["interactions"],
+            pushed,
+            n_agents,
+            n_agents // record_every,
+        )
+        for row, index in enumerate(np.flatnonzero(selected)):
+            runs[index] = (shares[row], lengths[row])
+        flip_fraction[selected] = result.summary["flipped"].mean(axis=1)
+    return runs, flip_fraction
 
 
 def predict_tipping(
@@ -68,10 +132,12 @@ def predict_tipping(
     key: jax.Array,
     horizon_rounds: int = HORIZON_ROUNDS,
     progress=None,
+    stop_window: int | None = None,
 ) -> dict:
-    """Prepared populations on ``incumbent`` with k agents committed to ``pushed``, for each k of ``ks``, by the
-    paper's criterion (:mod:`jaxconv.criteria`), over all replicas pooled: ``share`` (K, horizon) population curve,
-    ``flipped`` (K,), ``run_flip_fraction`` (K,) replicas that converged to the pushed name within the horizon,
+    """Prepared populations on ``incumbent`` with k agents committed to ``pushed``, for each k of ``ks`` (k >= 1
+    stopped once the last ``stop_window`` interactions, default 3N, all succeeded), by the paper's criterion
+    (:mod:`jaxconv.criteria`), over all replicas pooled: ``share`` (K, horizon) population curve, ``flipped`` (K,),
+    ``run_flip_fraction`` (K,) replicas that converged to the pushed name within the horizon,
     ``flip_fraction`` (K,) the simulator's per-replica ``flipped`` (>= 95% of the latest choices) at the end.
     ``policy`` may be a list of parameter draws: the replicas are split among them and ``by_draw`` holds each
     draw's ``flipped`` (D, K) and ``run_flip_fraction`` (D, K). A draw may itself be a list of policies, a mixture
@@ -79,7 +145,6 @@ def predict_tipping(
     pooled. ``progress(text)`` is called before each draw's simulations."""
     policies = list(policy) if isinstance(policy, list | tuple) else [policy]
     ks = np.asarray(ks)
-    failure, success = payoffs
     per_draw = max(replicas // len(policies), 2)
     rows: list[list] = [[] for _ in ks]
     flip_fraction = np.zeros((len(policies), len(ks)))
@@ -95,30 +160,14 @@ def predict_tipping(
         draw_rows: list[list] = [[] for _ in ks]
         for one in members:
             key, sub = jax.random.split(key)
-            for stop, selected in (("successes", ks >= 1), (None, ks == 0)):
-                if not selected.any():
-                    continue
-                game = MemoryGame(
-                    n_agents,
-                    n_names,
-                    memory,
-                    policy=one,
-                    payoffs=(success, failure),
-                    initial="prepared",
-                    prepared_name=incumbent,
-                    committed_name=pushed,
-                    stop=stop,
-                )
-                values = {"n_committed": jnp.asarray(ks[selected], jnp.int32)}
-                chunk = min(per_member, CHUNK // 4)
-                result = sweep(sub, game, values, per_member, horizon_rounds * n_agents, n_agents, chunk_size=chunk)
-                shares, lengths = simulated_shares(
-                    result.observations["free_choices"], result.observations["interactions"], pushed, n_agents
-                )
-                for row, index in enumerate(np.flatnonzero(selected)):
-                    rows[index].append((shares[row], lengths[row]))
-                    draw_rows[index].append((shares[row], lengths[row]))
-                flip_fraction[d, selected] += result.summary["flipped"].mean(axis=1) / len(members)
+            runs, fractions = _series_runs(
+                one, n_agents, n_names, memory, payoffs, incumbent, pushed, ks, per_member,
+                horizon_rounds * n_agents, stop_window, sub, CHUNK // 4,
+            )  # fmt: skip
+            for index, run in enumerate(runs):
+                rows[index].append(run)
+                draw_rows[index].append(run)
+            flip_fraction[d] += fractions / len(members)
         for index, parts in enumerate(draw_rows):
             outcome = flip_outcome_of_curves(*_pooled(parts), horizon_rounds)
             by_draw["flipped"][d, index] = outcome["flipped"]
@@ -139,6 +188,90 @@ def predict_tipping(
         "flip_fraction": flip_fraction.mean(axis=0),
         "by_draw": by_draw,
     }
+
+
+def observed_design(logs: list[LogFile], series: dict, horizon_rounds: int = HORIZON_ROUNDS) -> dict[int, list]:
+    """The design of a committed-minority series (a :func:`jaxconv.data.summary.critical_masses` entry): per
+    committed k, ``(budget, window)`` of each of its observed runs: the stop rule's window of its file
+    (:func:`jaxconv.data.summary.stop_window`) and its interaction budget, as far as the criterion can see it (at
+    most ``horizon_rounds`` rounds). A run that did not end by the stop rule (on a success streak of exactly the
+    window) ended at its budget; a run that did had
+    the budget of its file's runs that did not (the longest of them, at least its own length), or, when every run
+    of the file stopped, an unknown budget of which only the first ``horizon_rounds`` rounds count."""
+    n = series["n_agents"]
+    visible = horizon_rounds * n
+    out: dict[int, list] = {}
+    for log in logs:
+        if log.name not in series["files"] or not log.runs:
+            continue
+        window = stop_window(log.runs, n)
+        stopped = [final_streak(run) == window for run in log.runs]
+        cut = [run.n_interactions for run, s in zip(log.runs, stopped, strict=True) if not s]
+        for run, s in zip(log.runs, stopped, strict=True):
+            budget = max(max(cut), run.n_interactions) if s and cut else visible if s else run.n_interactions
+            out.setdefault(log.meta.committed, []).append((min(budget, visible), window))
+    return dict(sorted(out.items()))
+
+
+def predict_experiments(
+    policy: Policy | list[Policy],
+    n_agents: int,
+    n_names: int,
+    memory: int,
+    payoffs: tuple[int, int],
+    incumbent: int,
+    pushed: int,
+    design: dict[int, list],
+    experiments: int,
+    key: jax.Array,
+    horizon_rounds: int = HORIZON_ROUNDS,
+) -> np.ndarray:
+    """The observed experiment of a committed-minority series replayed ``experiments`` times per parameter draw:
+    at every observed k as many simulated runs as were logged, each with the budget and stop rule of the logged run
+    it stands for (``design``: k -> ``(budget, window)`` per run, :func:`observed_design`), the paper's criterion
+    per k over those runs, and the critical mass of each replayed experiment (the smallest observed k whose runs
+    flipped; ``inf`` when none did) -> ``(D, experiments)``.
+
+    With a few runs per k the observed critical mass is a noisy statistic of its design (one run per k flips or not
+    by chance, and the runs' budgets decide how the converged runs are padded); this is the same statistic of the
+    same design under the fitted policy, to compare like with like."""
+    policies = list(policy) if isinstance(policy, list | tuple) else [policy]
+    ks = sorted(design)
+    kinds = sorted({run for runs in design.values() for run in runs})  # (budget, window) pairs
+    out = np.full((len(policies), experiments), np.inf)
+    for d, draw in enumerate(policies):
+        members = _members(draw)
+        runs_of: dict[tuple, list] = {}  # (k, budget, window) -> [(shares, lengths)] of every member
+        for budget, window in kinds:
+            at = np.array([k for k in ks if (budget, window) in design[k]])
+            per_member = -(-experiments * max(design[k].count((budget, window)) for k in at) // len(members))
+            for one in members:
+                key, sub = jax.random.split(key)
+                runs, _ = _series_runs(
+                    one, n_agents, n_names, memory, payoffs, incumbent, pushed, at, per_member, budget, window, sub,
+                    CHUNK // 4,
+                )  # fmt: skip
+                for k, run in zip(at, runs, strict=True):
+                    runs_of.setdefault((int(k), budget, window), []).append(run)
+        key, sub = jax.random.split(key)
+        rng = np.random.default_rng(np.asarray(jax.random.key_data(sub)).tolist())
+        pooled = {where: _pooled(parts) for where, parts in runs_of.items()}
+        order = {where: rng.permutation(len(rows[1])) for where, rows in pooled.items()}  # members interleaved
+        width = max(rows[0].shape[1] for rows in pooled.values())
+        for e in range(experiments):
+            for k in ks:
+                shares, lengths = [], []
+                for kind in kinds:
+                    count = design[k].count(kind)
+                    if count:
+                        rows, played = pooled[(k, *kind)]
+                        picked = order[(k, *kind)][e * count : (e + 1) * count]
+                        shares.append(np.pad(rows[picked], ((0, 0), (0, width - rows.shape[1])), constant_values=0))
+                        lengths.append(played[picked])
+                if flip_outcome_of_curves(np.concatenate(shares), np.concatenate(lengths), horizon_rounds)["flipped"]:
+                    out[d, e] = k
+                    break
+    return out
 
 
 def _members(draw) -> list:
@@ -168,15 +301,6 @@ def binomial_interval(successes: int, trials: int, level: float = 0.95) -> list[
     return [round(float(low), 4), round(float(high), 4)]
 
 
-def _success_by_round(runs, n_agents: int, rounds: int) -> list[float]:
-    """Observed mean success per population round, a stopped run counting as succeeding."""
-    curves = []
-    for run in runs:
-        per = [run.success[r * n_agents : (r + 1) * n_agents] for r in range(rounds)]
-        curves.append([float(x.mean()) if len(x) else 1.0 for x in per])
-    return np.mean(curves, axis=0).round(4).tolist()
-
-
 def compare(
     policy: Policy | list[Policy],
     logs: list[LogFile],
@@ -188,6 +312,7 @@ def compare(
     horizon_rounds: int = HORIZON_ROUNDS,
     max_rounds: int = MAX_ROUNDS,
     progress=None,
+    experiments: int = EXPERIMENTS,
 ) -> dict:
     """Predicted next to observed for the game files ``logs`` (one name set ``names``, memory H, payoffs):
     ``baseline`` per baseline file (winners, stop time, success per round) and ``tipping`` per committed-minority
@@ -196,8 +321,10 @@ def compare(
     ``policy`` may be a list of parameter draws (from the bootstrap or a Laplace approximation): the replicas are
     split among them, the predictions pool all replicas, and each predicted number has an ``interval``, the 2.5-97.5%
     percentiles over the draws (parameter uncertainty and Monte Carlo noise together). A draw may be a list of
-    policies, a mixture (per-run random effects): its replicas are split among them and pooled. ``progress(text)``
-    is called before each simulation."""
+    policies, a mixture (per-run random effects): its replicas are split among them and pooled. A series' predicted
+    ``critical_k`` is the median over ``experiments`` replays of its observed design (:func:`predict_experiments`);
+    ``critical_k_population`` is the smallest k whose pooled replicas flip (many runs per k). ``progress(text)`` is
+    called before each simulation."""
     policies = list(policy) if isinstance(policy, list | tuple) else [policy]
     per_draw = max(replicas // len(policies), 2)
     index = {name: i for i, name in enumerate(names)}
@@ -218,7 +345,11 @@ def compare(
             for one in members:
                 key, sub = jax.random.split(key)
                 size = per_draw // len(members) + (len(parts) < per_draw % len(members))
-                parts.append(predict_baseline(one, log.n_agents, len(names), memory, payoffs, size, sub, max_rounds))
+                parts.append(
+                    predict_baseline(
+                        one, log.n_agents, len(names), memory, payoffs, size, sub, max_rounds, observed["stop_window"]
+                    )
+                )
             draws.append(
                 {
                     "winners": np.sum([p["winners"] for p in parts], axis=0),
@@ -243,13 +374,16 @@ def compare(
             {
                 "file": log.name,
                 "n_agents": log.n_agents,
+                "stop_window": observed["stop_window"],
                 "observed": {
                     "runs": n_runs,
                     "winners": {n: observed["winners"].get(n, 0) for n in names},
                     "winner_share": {n: observed["winners"].get(n, 0) / n_runs for n in names},
                     "winner_interval": {n: binomial_interval(observed["winners"].get(n, 0), n_runs) for n in names},
                     "stop_rounds": _distribution(observed_stops) | {"interval": _mean_interval(observed_stops)},
-                    "success_by_round": _success_by_round(log.runs, log.n_agents, 20),
+                    "success_by_round": np.mean([success_by_round(run, log.n_agents, 20) for run in log.runs], axis=0)
+                    .round(4)
+                    .tolist(),
                 },
                 "predicted": {
                     "replicas": total,
@@ -283,6 +417,9 @@ def compare(
             k: flip_outcome(runs, series["pushed"], n, horizon_rounds) for k, runs in sorted(runs_by_k.items())
         }
         inc, push = index[series["incumbent"]], index[series["pushed"]]
+        design = observed_design(logs, series, horizon_rounds)
+        windows = [window for k, runs in design.items() if k >= 1 for _, window in runs]
+        window = max(set(windows), key=windows.count) if windows else None  # the series' commonest stop rule
         say(f"tipping {where}, k = 0..{ks[-1]}")
         key, sub = jax.random.split(key)
         predicted = predict_tipping(
@@ -298,15 +435,24 @@ def compare(
             sub,
             horizon_rounds,
             progress=lambda text, where=where: say(f"tipping {where}: {text}"),
+            stop_window=window,
         )
-        critical = next((k for k in ks if predicted["flipped"][k]), None)
+        population = next((k for k in ks if predicted["flipped"][k]), None)
         by_draw = [next((k for k in ks if row[k]), np.nan) for row in predicted["by_draw"]["flipped"]]
+        say(f"tipping {where}: the observed design replayed {experiments} times")
+        key, sub = jax.random.split(key)
+        replayed = predict_experiments(
+            policies, n, len(names), memory, payoffs, inc, push, design, max(experiments // len(policies), 1), sub,
+            horizon_rounds,
+        ).ravel()  # fmt: skip
+        critical = _median_k(replayed)
         if critical is None and series["critical_k"] is not None:
             not_predicted.append(
                 {
                     "series": where,
-                    "reason": f"no k up to {ks[-1]} flips the predicted population within {horizon_rounds} rounds "
-                    f"(largest predicted P(flip) {predicted['run_flip_fraction'].max():.2f})",
+                    "reason": f"in most replays of the observed design no k flips the predicted population "
+                    f"({np.mean(np.isinf(replayed)):.0%}; largest predicted P(flip) per run "
+                    f"{predicted['run_flip_fraction'].max():.2f} within {horizon_rounds} rounds)",
                 }
             )
         tipping.append(
@@ -334,14 +480,48 @@ def compare(
                     "p_flip_interval": {str(k): _interval(predicted["by_draw"]["run_flip_fraction"][:, k]) for k in ks},
                     "flip_fraction": {str(k): round(float(predicted["flip_fraction"][k]), 4) for k in ks},
                     "critical_k": critical,
-                    "critical_k_interval": _interval(by_draw) if not np.all(np.isnan(by_draw)) else None,
-                    "critical_k_not_reached_draws": int(np.sum(np.isnan(by_draw))),
+                    "critical_k_interval": _k_interval(replayed),
+                    "critical_k_within_one": _within_one(replayed, series["critical_k"]),
                     "critical_fraction": None if critical is None else critical / n,
+                    "replayed_experiments": len(replayed),
+                    "design": {
+                        str(k): {
+                            "runs": len(runs),
+                            "budget_rounds": sorted({round(b / n, 2) for b, _ in runs}),
+                            "stop_window": sorted({w for _, w in runs}),
+                        }
+                        for k, runs in design.items()
+                    },
+                    "critical_k_population": population,
+                    "critical_k_population_interval": _interval(by_draw) if not np.all(np.isnan(by_draw)) else None,
+                    "critical_k_population_not_reached_draws": int(np.sum(np.isnan(by_draw))),
                 },
                 "horizon_rounds": horizon_rounds,
             }
         )
     return {"baseline": baseline, "tipping": tipping, "not_predicted": not_predicted}
+
+
+def _median_k(replayed: np.ndarray) -> int | None:
+    """Median critical mass of replayed experiments (``inf``: no k flipped; None when that is the median)."""
+    median = np.sort(replayed)[(len(replayed) - 1) // 2]
+    return None if np.isinf(median) else int(median)
+
+
+def _k_interval(replayed: np.ndarray) -> list | None:
+    """2.5% and 97.5% order statistics of replayed critical masses (None for "no k flipped")."""
+    if len(replayed) < 2:
+        return None
+    ordered = np.sort(replayed)
+    low, high = ordered[int(0.025 * (len(ordered) - 1))], ordered[int(np.ceil(0.975 * (len(ordered) - 1)))]
+    return [None if np.isinf(x) else int(x) for x in (low, high)]
+
+
+def _within_one(replayed: np.ndarray, observed: int | None) -> float:
+    """Share of replayed experiments whose critical mass is within one agent of the observed one (or, when no k
+    flipped in the observed experiment, in which none flipped either)."""
+    hits = np.isinf(replayed) if observed is None else np.abs(replayed - observed) <= 1
+    return round(float(np.mean(hits)), 4)
 
 
 def _mean_interval(values: np.ndarray) -> list[float] | None:

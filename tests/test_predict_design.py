@@ -1,0 +1,125 @@
+"""The observed design replayed (jaxconv.estimate.predict): the stop rule's window and the run budgets read from the
+logs, the replayed critical mass against its exact law given the per-run flip probabilities, and the collective
+fit's simulated stop times and success per round against the simulator's."""
+
+import jax
+import numpy as np
+import pytest
+
+from jaxconv.data import load_logs
+from jaxconv.data.logs import Run
+from jaxconv.data.summary import critical_masses, final_streak, stop_window, success_by_round
+from jaxconv.data.synthetic import dumps, game_file_name, simulate_run, softmax_agent
+from jaxconv.estimate.collective import simulated_outcomes, targets_of
+from jaxconv.estimate.predict import observed_design, predict_baseline, predict_experiments, predict_tipping
+from jaxconv.policies import SoftmaxSurrogate
+from tests.stats import Z_LIMIT, assert_means_agree
+
+NAMES = ["Q", "M"]
+N_AGENTS, MEMORY, PAYOFFS = 8, 3, (-50, 100)
+POLICY = SoftmaxSurrogate([0.0, 0.0], win_stay=1.0, own_weight=1.0, partner_weight=1.0, recency=0.8)
+
+
+def _run(success) -> Run:
+    success = np.asarray(success, bool)
+    t = len(success)
+    answers = np.where(success[:, None], "Q", np.array([["Q", "M"]] * t))
+    return Run(0, np.tile([1, 2], (t, 1)), answers, success, None, None)
+
+
+def test_final_streak_and_the_stop_window_the_runs_were_played_under():
+    n = 4
+    assert final_streak(_run([1, 0, 1, 1])) == 2 and final_streak(_run([1, 1, 1])) == 3
+    assert final_streak(_run([1, 1, 0])) == 0
+    stopped = [_run([0] * k + [1] * 6) for k in (1, 3, 5)]  # three runs that stopped after 6 successes
+    assert stop_window(stopped, n) == 6
+    cut = _run([1, 0, 1, 1, 1, 1, 1])  # a fourth run cut on a streak of 5
+    assert stop_window([*stopped, cut], n) == 6  # the commonest streak
+    assert stop_window([_run([1] * 20), _run([1] * 9)], n) == 3 * n  # no failure: no evidence of a stop rule
+    assert stop_window([_run([0, 1, 1])], n) == 3 * n  # streaks shorter than N are no evidence either
+    np.testing.assert_allclose(success_by_round(_run([1, 0, 1, 1, 1, 1]), 4, 3), [0.75, 1.0, 1.0])
+
+
+def _committed_file(folder, rng, k, runs, max_interactions, window=None):
+    agent = softmax_agent({}, win_stay=1.0, own_weight=1.0, partner_weight=1.0, recency=0.8, memory=MEMORY)
+    sizes = {"n_agents": N_AGENTS, "memory": MEMORY}
+    stored = {
+        r: simulate_run(rng, names=NAMES, policy=agent, committed=k, initial=0, max_interactions=max_interactions,
+                        stop_window=window, **sizes)
+        for r in range(runs)
+    }  # fmt: skip
+    name = game_file_name("synth", "committed", NAMES, committed=k, max_interactions=max_interactions, **sizes)
+    (folder / name).write_bytes(dumps(stored))
+
+
+def test_observed_design_reads_each_runs_budget_and_stop_rule(tmp_path):
+    rng = np.random.default_rng(0)
+    _committed_file(tmp_path, rng, 1, 3, 5 * N_AGENTS)  # too few committed to converge: cut at 40 interactions
+    _committed_file(tmp_path, rng, 4, 4, 400 * N_AGENTS, window=2 * N_AGENTS)  # every run stops, after 16 successes
+    logs = load_logs(tmp_path).files
+    (series,) = critical_masses(logs)
+    design = observed_design(logs, series)
+    assert design[1] == [(5 * N_AGENTS, 3 * N_AGENTS)] * 3
+    assert design[4] == [(30 * N_AGENTS, 2 * N_AGENTS)] * 4  # the budget is unknown: the 30 rounds that count
+    assert observed_design(logs, series, horizon_rounds=3)[1] == [(3 * N_AGENTS, 3 * N_AGENTS)] * 3
+
+
+def test_replayed_critical_mass_follows_its_exact_law_given_per_run_flips():
+    """Two runs per k with a budget of 8 rounds: past round 8 the population curve holds only the padding of the
+    converged runs, so a k flips iff one of its two runs converged within the budget, and the replayed critical
+    mass is k_j with probability prod_{i<j} (1 - p_i)^2 (1 - (1 - p_j)^2), p from independent replicas."""
+    ks, budget, window = [2, 3, 4], 8 * N_AGENTS, 3 * N_AGENTS
+    design = {k: [(budget, window)] * 2 for k in ks}
+    experiments, replicas = 3000, 6000
+    replayed = predict_experiments(
+        POLICY, N_AGENTS, 2, MEMORY, PAYOFFS, 0, 1, design, experiments, jax.random.key(0)
+    ).ravel()
+    runs = predict_tipping(POLICY, N_AGENTS, 2, MEMORY, PAYOFFS, 0, 1, ks, replicas, jax.random.key(1), 8)
+    p = runs["run_flip_fraction"]
+    assert 0.02 < p[0] and p[-1] < 0.95, p
+    none_before, law, outcomes = 1.0, [], []
+    for j, k in enumerate(ks):
+        law.append(none_before * (1 - (1 - p[j]) ** 2))
+        none_before *= (1 - p[j]) ** 2
+        outcomes.append(np.mean(replayed == k))
+    law.append(none_before)
+    outcomes.append(np.mean(np.isinf(replayed)))
+    for q, observed in zip(law, outcomes, strict=True):
+        # the law's own error from the estimated p (delta method, generous) plus the replays' binomial error
+        se = np.sqrt(q * (1 - q) / experiments + 4 * q * (1 - q) / replicas)
+        assert abs(observed - q) < Z_LIMIT * se, (observed, q, p)
+
+
+@pytest.mark.parametrize("window", [2 * N_AGENTS, 3 * N_AGENTS])
+def test_collective_fits_stop_times_and_success_per_round_match_the_simulator(tmp_path, window):
+    """The collective fit's differentiable runs (``simulated_outcomes``) against ``predict_baseline`` (the
+    engine's stop rule with the same window) and against the success per round of runs stored by the numpy agent
+    of jaxconv.data.synthetic under the same policy (read back as targets)."""
+    rng = np.random.default_rng(1)
+    agent = softmax_agent({}, win_stay=1.0, own_weight=1.0, partner_weight=1.0, recency=0.8, memory=MEMORY)
+    stored = {
+        r: simulate_run(rng, names=NAMES, policy=agent, n_agents=N_AGENTS, memory=MEMORY, stop_window=window,
+                        max_interactions=200 * N_AGENTS)
+        for r in range(300)
+    }  # fmt: skip
+    (tmp_path / game_file_name("synth", "game", NAMES, n_agents=N_AGENTS, memory=MEMORY)).write_bytes(dumps(stored))
+    (target,) = targets_of(load_logs(tmp_path).files, tuple(NAMES))
+    assert target.stop_window == window and target.n_runs == 300
+    replicas = 2000
+    simulated = jax.jit(lambda key: simulated_outcomes(key, POLICY, target, 2, MEMORY, PAYOFFS, replicas))(
+        jax.random.key(2)
+    )
+    stops = np.asarray(simulated["stop"])
+    horizon = target.horizon_rounds  # a replica not stopped by then counts at the horizon, in both
+    engine = predict_baseline(
+        POLICY, N_AGENTS, 2, MEMORY, PAYOFFS, replicas, jax.random.key(3), max_rounds=horizon, stop_window=window
+    )["stop_rounds"]
+    assert np.mean(stops < horizon) > 0.9
+    assert_means_agree(stops, np.nan_to_num(engine, nan=horizon), f"stop time, window {window}")
+    success = np.asarray(simulated["success"])
+    for r, (mean, se) in enumerate(zip(target.success, target.success_se, strict=True)):
+        combined = np.hypot(se, success[:, r].std() / np.sqrt(replicas))
+        assert abs(success[:, r].mean() - mean) < Z_LIMIT * combined, (r, success[:, r].mean(), mean)
+    below = [np.mean(stops <= q) for q in target.stop_quartiles]
+    for value, observed, se in zip(below, target.stop_below, target.stop_below_se, strict=True):
+        assert abs(value - observed) < Z_LIMIT * np.hypot(se, np.sqrt(value * (1 - value) / replicas))
