@@ -123,3 +123,55 @@ def test_collective_fits_stop_times_and_success_per_round_match_the_simulator(tm
     below = [np.mean(stops <= q) for q in target.stop_quartiles]
     for value, observed, se in zip(below, target.stop_below, target.stop_below_se, strict=True):
         assert abs(value - observed) < Z_LIMIT * np.hypot(se, np.sqrt(value * (1 - value) / replicas))
+
+
+def _baseline_logs(folder, runs=60, seed=5):
+    from jaxconv.data.synthetic import softmax_agent as agent_of
+
+    agent = agent_of({}, win_stay=1.0, own_weight=1.0, partner_weight=1.0, recency=0.8, memory=MEMORY)
+    rng = np.random.default_rng(seed)
+    stored = {
+        r: simulate_run(rng, names=NAMES, policy=agent, n_agents=N_AGENTS, memory=MEMORY, max_interactions=400)
+        for r in range(runs)
+    }
+    (folder / game_file_name("synth", "game", NAMES, n_agents=N_AGENTS, memory=MEMORY)).write_bytes(dumps(stored))
+    return load_logs(folder).files
+
+
+def test_held_out_outcomes_accept_the_true_policy_and_reject_a_biased_one(tmp_path):
+    from jaxconv.data import tidy_dataset
+    from jaxconv.estimate.likelihood import choice_data
+    from jaxconv.estimate.predict import held_out_outcomes
+
+    logs = _baseline_logs(tmp_path)
+    data = choice_data(tidy_dataset(logs), NAMES, MEMORY)
+    fold = np.arange(data.n_runs) % 3
+    true = held_out_outcomes([POLICY] * 3, fold, data, logs, 1000, jax.random.key(0))
+    (row,) = true["by_n"]
+    assert row["held_out_runs"] == data.n_runs and true["consistent"], true
+    biased = SoftmaxSurrogate([0.0, 2.0], win_stay=1.0, own_weight=1.0, partner_weight=1.0, recency=0.8)
+    wrong = held_out_outcomes([POLICY, biased, biased], fold, data, logs, 1000, jax.random.key(0))
+    assert not wrong["consistent"] and wrong["by_n"][0]["winner_share"]["M"]["z"] > 2.5, wrong
+
+
+def test_auto_selection_skips_families_whose_held_out_outcomes_are_inconsistent(tmp_path):
+    from jaxconv.data import tidy_dataset
+    from jaxconv.estimate.fit import FAMILIES, fit_choices
+    from jaxconv.estimate.likelihood import choice_data
+
+    data = choice_data(tidy_dataset(_baseline_logs(tmp_path, runs=12)), NAMES, MEMORY)
+    plain = fit_choices(data, "auto", bootstrap=0, folds=2)
+    best = plain.report["policy"]
+    softmax_families = [name for name in FAMILIES if name.startswith("softmax")]  # checked in this order
+    seen = []
+
+    def check(policies, fold):  # marks the family of the best held-out likelihood as inconsistent
+        seen.append((len(policies), fold.shape))
+        return {"consistent": len(seen) - 1 != softmax_families.index(best)}
+
+    checked = fit_choices(data, "auto", bootstrap=0, folds=2, held_out_outcomes=check)
+    scores = checked.report["log_likelihood_per_choice"]
+    assert checked.report["policy"] != best and not scores[best]["held_out_outcomes"]["consistent"]
+    others = [n for n in scores if n.startswith("softmax") and n != best]
+    assert checked.report["policy"] == max(others, key=lambda n: scores[n]["held_out"])
+    assert seen == [(2, (data.n_runs,))] * len(others + [best])

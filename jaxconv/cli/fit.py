@@ -111,7 +111,7 @@ class Progress:
 
         def advance(record):
             bar.update(1)
-            bar.set_postfix(simulated=record["simulated"], ll=round(record["log_likelihood"], 4))
+            bar.set_postfix(ll=round(record["log_likelihood"], 4), outcome_loss=round(record["outcome_loss"], 2))
             if bar.n >= total:
                 bar.close()
 

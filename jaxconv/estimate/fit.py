@@ -345,9 +345,15 @@ def fit_choices(
     lookup_depths: tuple[int, ...] = (1, 2),
     smoothing: float = 1.0,
     prior_sd: float = PRIOR_SD,
+    held_out_outcomes: Callable[[list[Policy], np.ndarray], dict] | None = None,
 ) -> GroupFit:
     """Fit ``policy`` (a family name) to ``data`` with bootstrap uncertainty; train and held-out log-likelihood per
-    choice of every family, the uniform policy and lookup tables of each depth (module docstring)."""
+    choice of every family, the uniform policy and lookup tables of each depth (module docstring).
+
+    ``policy="auto"`` picks the softmax family of the best held-out log-likelihood; with ``held_out_outcomes``
+    (called with a family's per-fold policies and the ``(n_runs,)`` fold of each run, returning a dict with a
+    boolean ``consistent``, e.g. :func:`jaxconv.estimate.predict.held_out_outcomes`), the best among the families
+    whose held-out collective outcomes are consistent with the observed ones (among all when none is)."""
     main = check_settings(SOFTMAX.name if policy == "auto" else policy, bootstrap, folds)
     auto = policy == "auto"
     main = None if auto else main
@@ -372,9 +378,12 @@ def fit_choices(
             "converged": bool(np.all(np.append(full.gradient_norm, in_folds.gradient_norm) < CONVERGED)),
         }
         estimates_of[name] = (full, estimate)
-    if main is None:  # auto: the softmax family of the best held-out log-likelihood
+        if auto and held_out_outcomes is not None and name.startswith(SOFTMAX.name):
+            scores[name]["held_out_outcomes"] = held_out_outcomes([in_folds.policy(k) for k in range(n_folds)], fold)
+    if main is None:  # auto: the softmax family of the best held-out log-likelihood (and consistent outcomes)
         candidates = [n for n in FAMILIES if n.startswith(SOFTMAX.name)]
-        policy = max(candidates, key=lambda n: scores[n]["held_out"])
+        consistent = [n for n in candidates if scores[n].get("held_out_outcomes", {}).get("consistent", True)]
+        policy = max(consistent or candidates, key=lambda n: scores[n]["held_out"])
         main = FAMILIES[policy]
     fitted, start = estimates_of[main.name]
     uniform = float(-np.log(data.n_names))
@@ -396,7 +405,7 @@ def fit_choices(
     }
     report = {
         "policy": policy,
-        "selected_by": "held-out log-likelihood among the softmax families" if auto else "given",
+        "selected_by": _selected_by(auto, held_out_outcomes is not None),
         "names": list(data.names),
         "memory": data.memory,
         "files": list(data.files),
@@ -415,6 +424,17 @@ def fit_choices(
     }
     draws = [jax.tree.map(lambda x, b=b: x[b], resampled.raw) for b in range(bootstrap)] if bootstrap else []
     return GroupFit(fitted.policy(0), report, main, start, draws)
+
+
+def _selected_by(auto: bool, outcomes: bool) -> str:
+    if not auto:
+        return "given"
+    if not outcomes:
+        return "held-out log-likelihood among the softmax families"
+    return (
+        "held-out log-likelihood among the softmax families whose held-out collective outcomes are consistent "
+        "with the observed (among all when none is)"
+    )
 
 
 def _summed_log_likelihood(policy: Policy, data: ChoiceData, runs=None) -> float:

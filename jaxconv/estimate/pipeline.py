@@ -7,10 +7,13 @@ For each group:
 
 - the policy fitted by maximum likelihood with bootstrap uncertainty, train and held-out log-likelihood per choice
   of every policy and baseline (:mod:`jaxconv.estimate.fit`); ``policy="auto"`` picks the softmax family (optional
-  first-move bias, unanimity bonus, lapse) of the best held-out log-likelihood;
+  first-move bias, unanimity bonus, lapse) of the best held-out log-likelihood among those whose held-out
+  collective outcomes (mean stop time and winner shares of the held-out baseline runs, predicted by the fold's fit
+  without them: :func:`jaxconv.estimate.predict.held_out_outcomes`) are consistent with the observed (among all
+  when none is; the check needs ``replicas`` > 0);
 - with ``collective=True``, the collective fit (:mod:`jaxconv.estimate.collective`: choice likelihood plus simulated
-  stop times and per-name winner shares of the baseline runs; with ``flip_targets=True`` also P(flip) of the
-  committed-minority runs at the k that decide each critical mass);
+  stop times, their distribution, per-name winner shares and success per round of the baseline runs; with
+  ``flip_targets=True`` also P(flip) of the committed-minority runs at the k that decide each critical mass);
 - with ``random_effects=True``, a per-run random first-move bias (:mod:`jaxconv.estimate.random_effects`), kept
   when it raises the held-out log-likelihood of the first moves; the collective fit and the predictions then
   simulate runs with their own first-move bias;
@@ -164,7 +167,12 @@ def fit_path(
                 not_fitted.append({"names": list(order), "memory": memory, "reason": "fewer than 2 runs"})
                 continue
             say(f"{label}: fitting {data.n_choices} choices of {data.n_runs} runs ({train})")
-            fitted = fit_choices(data, policy, bootstrap=bootstrap, folds=folds, seed=seed)
+            check = None
+            if policy == "auto" and replicas:
+                key, sub = jax.random.split(key)
+                check = _outcome_check(data, [log for log in in_group if log.meta.kind in TRAIN[train]], replicas, sub)
+                say(f"{label}: held-out log-likelihood and collective outcomes of each softmax family")
+            fitted = fit_choices(data, policy, bootstrap=bootstrap, folds=folds, seed=seed, held_out_outcomes=check)
             group = fitted.report | {"train": train}
             fits = {"choice_only": fitted.raw}
             first_sd = 0.0
@@ -217,6 +225,26 @@ def fit_path(
         raise ValueError(f"no game file has exactly the names {','.join(names)!r}; found {sorted(found)}")
     say("done")
     return out
+
+
+CHECK_REPLICAS = 500
+"""Simulated replicas per fold and N of the held-out collective check of ``policy="auto"`` (at most ``replicas``)."""
+
+
+def _outcome_check(data, logs, replicas, key):
+    """The held-out collective check that ``policy="auto"`` applies to each softmax family
+    (:func:`jaxconv.estimate.predict.held_out_outcomes` on the baseline runs among ``logs``), as a callable of the
+    family's per-fold policies and the runs' folds; each call draws new keys."""
+    import jax
+
+    from jaxconv.estimate.predict import held_out_outcomes
+
+    keys = iter(jax.random.split(key, 64))
+
+    def check(policies, fold):
+        return held_out_outcomes(policies, fold, data, logs, min(replicas, CHECK_REPLICAS), next(keys))
+
+    return check
 
 
 def _random_effects(fitted, data, folds, seed) -> dict:

@@ -36,6 +36,7 @@ from jaxconv.data.summary import (
     critical_masses,
     final_streak,
     flip_outcome,
+    run_winner,
     stop_window,
     success_by_round,
     summarize_file,
@@ -502,6 +503,67 @@ def compare(
     return {"baseline": baseline, "tipping": tipping, "not_predicted": not_predicted}
 
 
+CONSISTENT_Z = 2.5  # held-out outcomes within this many standard errors of the observed count as consistent
+
+
+def held_out_outcomes(
+    policies: list[Policy],
+    fold: np.ndarray,
+    data,
+    logs: list[LogFile],
+    replicas: int,
+    key: jax.Array,
+    max_rounds: int = MAX_ROUNDS,
+) -> dict:
+    """Held-out collective outcomes of a family fitted per fold: the baseline runs of ``logs`` (files with the
+    names of ``data``, a :class:`~jaxconv.estimate.likelihood.ChoiceData`) that fall in fold k (``fold``: per run
+    of ``data``) are predicted by ``policies[k]``, fitted without them (``replicas`` runs per fold and N, with each
+    file's stop rule). Per N: the observed and predicted mean stop time (rounds) and share of runs won by each
+    name, and their z-scores (difference over the standard error of the held-out runs' value and of the
+    simulation); ``consistent`` when every |z| <= ``CONSISTENT_Z``. An N with fewer than 2 runs is left out."""
+    index = {(data.files[f], int(k)): i for i, (f, k) in enumerate(zip(data.run_file, data.run_key, strict=True))}
+    by_n: dict[int, list] = {}
+    for log in logs:
+        if log.meta.kind == "game" and log.runs and log.n_agents and set(log.names) == set(data.names):
+            window = stop_window(log.runs, log.n_agents)
+            for run in log.runs:
+                if (log.name, run.key) in index:
+                    by_n.setdefault(log.n_agents, []).append((run, window, fold[index[(log.name, run.key)]]))
+    out, scores = [], []
+    for n, runs in sorted(by_n.items()):
+        if len(runs) < 2:
+            continue
+        observed_stop = np.array([run.n_interactions / n for run, _, _ in runs])
+        observed_win = np.array([[run_winner(run, n, list(data.names)) == w for w in data.names] for run, _, _ in runs])
+        predicted_stop, predicted_win, stop_var = [], [], []
+        for k in sorted({f for _, _, f in runs}):
+            held = sum(f == k for _, _, f in runs)
+            window = max(w for _, w, f in runs if f == k)
+            key, sub = jax.random.split(key)
+            p = predict_baseline(
+                policies[k], n, data.n_names, data.memory, data.payoffs, replicas, sub, max_rounds, window
+            )
+            stops = np.nan_to_num(p["stop_rounds"], nan=max_rounds)
+            predicted_stop += [stops.mean()] * held
+            stop_var += [stops.var() / replicas] * held
+            predicted_win += [p["winners"] / max(p["winners"].sum(), 1)] * held
+        m = len(runs)
+        stop = {"observed": observed_stop.mean(), "predicted": np.mean(predicted_stop)}
+        stop_se = np.hypot(observed_stop.std(ddof=1) / np.sqrt(m), np.sqrt(np.mean(stop_var)))
+        stop["z"] = (stop["predicted"] - stop["observed"]) / stop_se
+        share, predicted_share = observed_win.mean(axis=0), np.mean(predicted_win, axis=0)
+        share_z = (predicted_share - share) / np.sqrt(np.maximum(share * (1 - share), 0.25 / m) / m)
+        winners = {
+            name: {"observed": share[j], "predicted": predicted_share[j], "z": share_z[j]}
+            for j, name in enumerate(data.names)
+        }
+        scores += [stop["z"], *share_z]
+        rounded = jax.tree.map(lambda x: round(float(x), 4), {"stop_mean": stop, "winner_share": winners})
+        out.append({"n_agents": n, "held_out_runs": m} | rounded)
+    largest = float(np.max(np.abs(scores), initial=0.0))
+    return {"by_n": out, "max_abs_z": round(largest, 3), "consistent": largest <= CONSISTENT_Z}
+
+
 def _median_k(replayed: np.ndarray) -> int | None:
     """Median critical mass of replayed experiments (``inf``: no k flipped; None when that is the median)."""
     median = np.sort(replayed)[(len(replayed) - 1) // 2]
@@ -586,4 +648,14 @@ def targets_met(prediction: dict, stop_tolerance: float = 0.15) -> list[dict]:
     return out
 
 
-__all__ = ["binomial_interval", "compare", "critical_mass_met", "predict_baseline", "predict_tipping", "targets_met"]
+__all__ = [
+    "binomial_interval",
+    "compare",
+    "critical_mass_met",
+    "held_out_outcomes",
+    "observed_design",
+    "predict_baseline",
+    "predict_experiments",
+    "predict_tipping",
+    "targets_met",
+]
