@@ -3,16 +3,18 @@
 For every model found in the logs (from the file names; nothing depends on which models), the softmax family with
 the best held-out choice likelihood (optional first-move bias, unanimity bonus, lapse: ``jaxconv fit --policy
 auto``) is fitted by maximum likelihood to every game choice given the agent's memory, then refitted to the choices
-plus the collective outcomes of the baseline runs (stop time and the share of runs each name wins;
-:mod:`jaxconv.estimate.collective`). Replicas of each fitted agent, over bootstrap parameter draws, play the
-experiment's protocol (:mod:`jaxconv.estimate.predict`); the whole pipeline is
+plus the collective outcomes of the baseline runs (stop time and its distribution, the share of runs each name
+wins, success per round; :mod:`jaxconv.estimate.collective`). Replicas of each fitted agent, over bootstrap
+parameter draws, play the experiment's protocol (:mod:`jaxconv.estimate.predict`); the whole pipeline is
 :func:`jaxconv.estimate.pipeline.fit_path`.
 
 Figure, one row per model: observed (grey, 95% interval) vs choice-only fit (blue) vs collective fit (orange), each
 prediction with its 95% interval over parameter draws: mean stop time per baseline condition (population rounds);
 share of runs won by the second name in the W=2 baselines; share of runs won by each name in the W>2 baselines;
-critical mass k per committed-minority series (the paper's flip criterion, :mod:`jaxconv.criteria`; an open
-triangle: no k up to the largest observed one flips). The JSON's ``reproduced`` list has one row per observed quantity
+critical mass k per committed-minority series (the paper's flip criterion, :mod:`jaxconv.criteria`; predicted:
+the median over replays of the observed design, as many runs per k as were logged with their budgets and stop rule,
+:func:`jaxconv.estimate.predict.predict_experiments`; an open triangle: no k up to the largest observed one flips).
+The JSON's ``reproduced`` list has one row per observed quantity
 (value in the published logs, ours from the collective fit with its interval, and whether it meets the target of
 issue [collective-fit]: stop time within 15%, winner share inside the observed 95% binomial interval, critical
 mass within one agent).
@@ -314,8 +316,9 @@ def _plot_many_winners(axis, model: str, rows: list[dict]) -> None:
 
 
 def _plot_critical(axis, model: str, rows: list[dict]) -> None:
-    """Critical k per series as points (observed grey, fits in colour, 95% interval over draws); a triangle at the
-    series' largest k + 1 when no k up to it flips."""
+    """Critical k per series as points (observed grey; fits in colour: the median over replays of the observed
+    design, with its 95% interval); a triangle at the series' largest k + 1 when no k up to it flips (an interval
+    that reaches "no k flips" ends there too)."""
     if not rows:
         return _empty(axis, "no committed-minority series")
     for i, row in enumerate(rows):
@@ -324,6 +327,8 @@ def _plot_critical(axis, model: str, rows: list[dict]) -> None:
             (row[f]["k"], row[f]["interval"], color, WIDTH * j) for j, (f, color, _) in enumerate(FITS) if f in row
         ]
         for value, interval, color, offset in points:
+            if interval is not None:
+                interval = [none if x is None else x for x in interval]
             if value is None:
                 axis.plot(i + offset, none, marker="^", color=color, markerfacecolor="none", markersize=8)
             else:
