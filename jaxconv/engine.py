@@ -17,8 +17,12 @@ sequential pairs, ``jaxconv.games.blocks``): ``game.advance_to(key, state, end, 
 replaces the steps; interaction t's randomness depends on (key, t) only, so records just say where to stop.
 
 A game whose inventories can overflow (``NamingGame`` with word slots) says so per replica in its summary
-(``game.overflowed(summary)``); those replicas are rerun, with their own keys, on ``game.grown()`` until none
-overflows, so results are those of a capacity large enough for every replica.
+(``game.overflowed(summary)``); those replicas run on with their own keys on ``game.grown()`` until none
+overflows (a game run in blocks from its final state, widened: ``game.widened``; others from the start), so
+results are those of a capacity large enough for every replica.
+
+Interaction counts may pass 2^31 where the game says so (``game.max_interactions``; ``NamingGame`` in blocks
+counts with ``jaxconv.counts.Count``, two int32 words); results reach the host as int64 arrays.
 """
 
 import hashlib
@@ -38,6 +42,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jaxconv.counts import Count, to_host
+
 WORDS_PER_DRAW = 256  # random words drawn at once per replica
 UNROLL = 4
 
@@ -52,32 +58,36 @@ class Result(NamedTuple):
 
 
 # ----- one replica ------------------------------------------------------------------------------------------------
-def simulate(key: jax.Array, game, n_steps: int, record_every: int):
+def simulate(key: jax.Array, game, n_steps: int, record_every: int, state=None):
     """Run one replica for ``n_steps`` steps, recording every ``record_every`` steps.
 
-    Returns ``(final_state, observations)``, observations with leading axis ``n_steps // record_every``."""
-    check_steps(n_steps, record_every)
+    Returns ``(final_state, observations)``, observations with leading axis ``n_steps // record_every``. A game
+    run in blocks may start from ``state`` (one this key's run reached, e.g. widened after an overflow) instead of
+    ``game.init``: records at ends it has already passed then repeat it."""
+    check_steps(n_steps, record_every, game)
     init_key, run_key = jax.random.split(key)
+    state = _start(game, init_key, state)
     if getattr(game, "in_blocks", False):  # interaction t drawn from (run_key, t): records only say where to stop
-        ends = record_every * jnp.arange(1, n_steps // record_every + 1, dtype=jnp.int32)
+        ends = Count.of(record_every * np.arange(1, n_steps // record_every + 1, dtype=np.int64))
         advance = lambda state, end: game.advance_to(run_key, state, end, stop_at_consensus=False)  # noqa: E731
-        return jax.lax.scan(lambda state, end: game.record(advance(state, end)), game.init(init_key), ends)
+        return jax.lax.scan(lambda state, end: game.record(advance(state, end)), state, ends)
 
     def block(state, block_key):
         return game.record(advance_steps(game, state, block_key, record_every))
 
-    return jax.lax.scan(block, game.init(init_key), jax.random.split(run_key, n_steps // record_every))
+    return jax.lax.scan(block, state, jax.random.split(run_key, n_steps // record_every))
 
 
-def simulate_until_done(key: jax.Array, game, max_steps: int, check_every: int):
+def simulate_until_done(key: jax.Array, game, max_steps: int, check_every: int, state=None):
     """Like ``simulate`` but stops at the first record where ``game.is_done``; returns the final state only.
 
     Under ``vmap`` the loop runs until every replica is done and finished replicas stay frozen (the batched
     while-loop keeps their state), so their results are those of the step at which they finished."""
-    check_steps(max_steps, check_every)
+    check_steps(max_steps, check_every, game)
     init_key, run_key = jax.random.split(key)
+    state = _start(game, init_key, state)
     if getattr(game, "in_blocks", False):  # consensus checked after every block, not every check_every steps
-        return game.advance_to(run_key, game.init(init_key), jnp.int32(max_steps), stop_at_consensus=True)
+        return game.advance_to(run_key, state, Count.of(max_steps), stop_at_consensus=True)
     block_keys = jax.random.split(run_key, max_steps // check_every)
 
     def not_done(carry):
@@ -89,7 +99,17 @@ def simulate_until_done(key: jax.Array, game, max_steps: int, check_every: int):
         state, _ = game.record(advance_steps(game, state, block_keys[block], check_every))
         return block + 1, state
 
-    return jax.lax.while_loop(not_done, run_block, (jnp.int32(0), game.init(init_key)))[1]
+    return jax.lax.while_loop(not_done, run_block, (jnp.int32(0), state))[1]
+
+
+def _start(game, init_key: jax.Array, state):
+    """``game.init(init_key)``, or ``state`` for a game run in blocks (whose draws depend on the interaction
+    count only, so a run can go on from any of its states)."""
+    if state is None:
+        return game.init(init_key)
+    if not getattr(game, "in_blocks", False):
+        raise ValueError(f"only games run in blocks go on from a given state, not {type(game).__name__} step by step")
+    return state
 
 
 def advance_steps(game, state, key: jax.Array, n_steps: int):
@@ -109,14 +129,23 @@ def steps_per_draw(n_steps: int, words_per_step: int) -> int:
     return max(d for d in range(1, min(limit, n_steps) + 1) if n_steps % d == 0)
 
 
-def check_steps(n_steps: int, record_every: int) -> None:
+def check_steps(n_steps: int, record_every: int, game=None) -> None:
+    """ValueError naming the value unless the steps are whole, ``record_every`` divides ``n_steps`` and the run
+    fits the counters: its interactions at most ``game.max_interactions`` if the game says, else its steps below
+    2^31 (int32 counters)."""
     for label, value in (("n_steps", n_steps), ("record_every", record_every)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{label} must be an integer >= 1, got {value!r}")
     if n_steps % record_every:
         raise ValueError(f"n_steps={n_steps} is not a multiple of record_every={record_every}")
-    if n_steps >= 2**31:
+    limit = getattr(game, "max_interactions", None)
+    if limit is None and n_steps >= 2**31:
         raise ValueError(f"n_steps={n_steps} overflows the int32 step counters (max {2**31 - 1})")
+    if limit is not None and n_steps * game.interactions_per_step > limit:
+        raise ValueError(
+            f"n_steps={n_steps} ({n_steps * game.interactions_per_step} interactions) overflows the interaction "
+            f"counters of {type(game).__name__} (max {limit} interactions)"
+        )
 
 
 # ----- many replicas ----------------------------------------------------------------------------------------------
@@ -250,7 +279,7 @@ def _run(
     key, game, swept, n_replicas, n_steps, record_every, until_done, chunk_size, checkpoint_dir, progress, recompute
 ):
     record_every = n_steps if record_every is None else record_every
-    check_steps(n_steps, record_every)
+    check_steps(n_steps, record_every, game)
     if isinstance(n_replicas, bool) or not isinstance(n_replicas, int) or n_replicas < 1:
         raise ValueError(f"n_replicas must be an integer >= 1, got {n_replicas!r}")
     if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
@@ -273,23 +302,31 @@ def _run(
         saved = store.load(index, min(chunk, n_replicas - start), recompute)
         if saved is None:
             chunk_keys = keys[start : start + chunk]
-            out = _fetch(runner()(_sharded_padded(chunk_keys, chunk, n_devices), arrays))
-            n_real = len(chunk_keys)
-            saved = jax.tree.map(lambda x, n=n_real: np.asarray(x)[:n], out)
-            saved = _regrown(game, swept, n_steps, record_every, until_done, chunk_keys, saved)
+            outputs = runner()(_sharded_padded(chunk_keys, chunk, n_devices), arrays)
+            saved = _rows(_fetch(outputs[:2]), len(chunk_keys))
+            saved = _regrown(game, swept, n_steps, record_every, until_done, chunk_keys, saved, outputs[2])
+            del outputs  # the chunk's final states, before the next chunk runs
             store.save(index, saved)
         chunks.append(saved)
     summary, observations = jax.tree.map(lambda *xs: np.concatenate(xs), *chunks)
     return Result(summary, observations)
 
 
-def compiled_runner(game, swept, n_steps, record_every, until_done, chunk, n_devices=None):
-    """The jitted function ``(keys (chunk,), array leaves of game) -> (summary, observations)``, sharded over the
-    first ``n_devices`` devices (default all, of all processes). Cached on the game's static structure, so new
-    parameter values do not recompile. Keys may be typed keys or their raw ``uint32`` data."""
+def compiled_runner(game, swept, n_steps, record_every, until_done, chunk, n_devices=None, resume=False):
+    """The jitted function ``(keys (chunk,), array leaves of game[, states]) -> (summary, observations, states)``,
+    sharded over the first ``n_devices`` devices (default all, of all processes). Cached on the game's static
+    structure, so new parameter values do not recompile. Keys may be typed keys or their raw ``uint32`` data.
+    ``states`` (the final states, kept on the devices) is None except for games that go on after an overflow
+    (:func:`_continues`); ``resume=True`` takes their starting states as a third argument."""
     static = eqx.filter(game, eqx.is_array, inverse=True)
     n_devices = jax.device_count() if n_devices is None else n_devices
-    return _build_runner(static, swept, n_steps, record_every, until_done, chunk, n_devices)
+    return _build_runner(static, swept, n_steps, record_every, until_done, chunk, n_devices, resume)
+
+
+def _continues(game) -> bool:
+    """Whether a replica whose inventories overflowed goes on from its final state with more slots (a game run in
+    blocks, in one process) rather than being rerun from the start."""
+    return getattr(game, "in_blocks", False) and jax.process_count() == 1
 
 
 def devices_for(n_replicas: int) -> int:
@@ -315,20 +352,20 @@ def _fetch(tree):
     if jax.process_count() > 1:
         from jax.experimental import multihost_utils
 
-        return jax.tree.map(np.asarray, multihost_utils.process_allgather(tree, tiled=True))
-    return jax.device_get(tree)
+        return to_host(jax.tree.map(np.asarray, multihost_utils.process_allgather(tree, tiled=True)))
+    return to_host(jax.device_get(tree))
 
 
 @lru_cache(maxsize=64)
-def _build_runner(static, swept, n_steps, record_every, until_done, chunk, n_devices):  # noqa: C901
-    def one_replica(key, game):
+def _build_runner(static, swept, n_steps, record_every, until_done, chunk, n_devices, resume):  # noqa: C901
+    def one_replica(key, game, state):
         if until_done:
-            state = simulate_until_done(key, game, n_steps, record_every)
-            return game.summarize(state), None
-        state, observations = simulate(key, game, n_steps, record_every)
-        return game.summarize(state), observations
+            state, observations = simulate_until_done(key, game, n_steps, record_every, state), None
+        else:
+            state, observations = simulate(key, game, n_steps, record_every, state)
+        return game.summarize(state), observations, state if _continues(game) else None
 
-    def replicas(keys, arrays):
+    def replicas(keys, arrays, states=None):
         if keys.dtype == jnp.uint32:  # raw key data (how keys travel between processes)
             keys = jax.random.wrap_key_data(keys)
         game = eqx.combine(arrays, static)
@@ -339,17 +376,16 @@ def _build_runner(static, swept, n_steps, record_every, until_done, chunk, n_dev
                 [0] * len(swept),
                 is_leaf=lambda x: x is None,
             )
-            per_key = lambda k: jax.vmap(one_replica, in_axes=(None, axes))(k, game)  # noqa: E731
+            per_key = lambda k, s: jax.vmap(one_replica, in_axes=(None, axes, 0))(k, game, s)  # noqa: E731
         else:
-            per_key = lambda k: one_replica(k, game)  # noqa: E731
+            per_key = lambda k, s: one_replica(k, game, s)  # noqa: E731
         if keys.shape[0] == 1:  # one replica on this device: no batch axis (loops and searches stop early)
-            return jax.tree.map(lambda x: x[None], per_key(keys[0]))
-        return jax.vmap(per_key)(keys)
+            return jax.tree.map(lambda x: x[None], per_key(keys[0], jax.tree.map(lambda x: x[0], states)))
+        return jax.vmap(per_key)(keys, states)
 
     mesh = _mesh(n_devices)
-    sharded = jax.shard_map(
-        replicas, mesh=mesh, in_specs=(P("replicas"), P()), out_specs=P("replicas"), check_vma=False
-    )
+    in_specs = (P("replicas"), P()) + ((P("replicas"),) if resume else ())
+    sharded = jax.shard_map(replicas, mesh=mesh, in_specs=in_specs, out_specs=P("replicas"), check_vma=False)
     return jax.jit(sharded, compiler_options=_compiler_options())
 
 
@@ -383,45 +419,75 @@ def _replicated(game, n_devices: int):
     return jax.tree.map(lambda x: _global(x, mesh, P()), eqx.filter(game, eqx.is_array))
 
 
-def _run_keys(game, swept, n_steps, record_every, until_done, keys) -> tuple[tuple, float, float]:
-    """Run the replicas of ``keys`` (raw data) in one chunk: ``((summary, observations), compile s, run s)``."""
+def _run_keys(game, swept, n_steps, record_every, until_done, keys, states=None):
+    """Run the replicas of ``keys`` (raw data) in one chunk, from ``states`` if given (their rows, on the devices):
+    ``((summary, observations), final states, compile s, run s)``; the final states (kept on the devices, padded
+    to the chunk) are None unless the game continues after an overflow."""
     n_devices = devices_for(len(keys))
     chunk = _round_up(len(keys), n_devices)
-    padded, arrays = _sharded_padded(keys, chunk, n_devices), _replicated(game, n_devices)
+    inputs = (_sharded_padded(keys, chunk, n_devices), _replicated(game, n_devices))
+    if states is not None:
+        repeat = lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], chunk - len(keys), axis=0)])  # noqa: E731
+        inputs += (jax.device_put(jax.tree.map(repeat, states), NamedSharding(_mesh(n_devices), P("replicas"))),)
     start = time.perf_counter()
-    runner = compiled_runner(game, swept, n_steps, record_every, until_done, chunk, n_devices)
-    compiled = runner.lower(padded, arrays).compile()
+    runner = compiled_runner(game, swept, n_steps, record_every, until_done, chunk, n_devices, states is not None)
+    compiled = runner.lower(*inputs).compile()
     compile_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    out = _fetch(jax.block_until_ready(compiled(padded, arrays)))
-    run_seconds = time.perf_counter() - start
-    return jax.tree.map(lambda x: np.asarray(x)[: len(keys)], out), compile_seconds, run_seconds
+    summary, observations, final = jax.block_until_ready(compiled(*inputs))
+    out = _rows(_fetch((summary, observations)), len(keys))
+    return out, final, compile_seconds, time.perf_counter() - start
 
 
-def _regrown(game, swept, n_steps, record_every, until_done, keys, out, timings=None):
+def _rows(tree, n: int):
+    """The first ``n`` rows (the real replicas of a padded chunk) of a host tree."""
+    return jax.tree.map(lambda x: np.asarray(x)[:n], tree)
+
+
+def _regrown(game, swept, n_steps, record_every, until_done, keys, out, states=None, timings=None):
     """``out`` = (summary, observations) of the replicas of ``keys``, with every replica whose inventories
-    overflowed rerun on ``game.grown()`` (repeatedly) until none overflows. ``timings``: a list to which the
-    (compile, run) seconds of the reruns are appended."""
+    overflowed run again on ``game.grown()`` (repeatedly) until none overflows: from its final state in
+    ``states`` (rows as ``keys``, on the devices) widened to the new K when the game continues
+    (:func:`_continues`; its records before the overflow are kept), else from the start. ``timings``: a list to
+    which the (compile, run) seconds of those runs are appended."""
     summary, observations = out
+    rows = np.arange(len(keys))  # the replicas whose final states ``states`` holds, in its order
     overflowed = getattr(game, "overflowed", None)
     while overflowed is not None:
         mask = overflowed(summary)
         if mask is None or not np.any(mask):
             break
-        mask = np.asarray(mask).reshape(len(keys), -1).any(axis=1)
-        game = game.grown()
-        redo = np.flatnonzero(mask)
-        memory = estimate_memory(game, swept, len(redo), n_steps, record_every, until_done)
-        _check_fits(memory, _round_up(len(redo), devices_for(len(redo))), game, len(redo), "replicas")
-        (new_summary, new_observations), compile_seconds, run_seconds = _run_keys(
-            game, swept, n_steps, record_every, until_done, keys[redo]
+        redo = np.flatnonzero(np.asarray(mask).reshape(len(keys), -1).any(axis=1))
+        grown = game.grown()
+        memory = estimate_memory(grown, swept, len(redo), n_steps, record_every, until_done)
+        context = f"{len(redo)} replicas overflowed K={game.capacity} word slots; with K={grown.capacity}"
+        _check_fits(memory, _round_up(len(redo), devices_for(len(redo))), grown, len(redo), "replicas", context)
+        start = None
+        if states is not None:
+            picked = np.searchsorted(rows, redo)
+            start = grown.widened(jax.tree.map(lambda x, p=picked: x[p], states))
+        states = None  # released before the run
+        (new_summary, new_observations), states, compile_seconds, run_seconds = _run_keys(
+            grown, swept, n_steps, record_every, until_done, keys[redo], start
         )
         if timings is not None:
             timings.append((compile_seconds, run_seconds))
+        if start is not None and observations is not None:
+            ends = record_every * grown.interactions_per_step * np.arange(1, n_steps // record_every + 1)
+            passed = ends <= summary["interactions"][redo][..., None]  # recorded before the overflow
+            new_observations = _merged(observations, redo, new_observations, passed)
         summary = _with_rows(summary, redo, new_summary)
         observations = _with_rows(observations, redo, new_observations)
-        overflowed = game.overflowed
+        game, rows, overflowed = grown, redo, grown.overflowed
     return summary, observations
+
+
+def _merged(observations: dict, rows, new: dict, passed: np.ndarray) -> dict:
+    """Records of ``rows`` from ``observations`` where ``passed`` ``(rows, [values,] n_records)``, else ``new``."""
+    return {
+        name: np.where(np.expand_dims(passed, tuple(range(passed.ndim, x.ndim))), observations[name][rows], x)
+        for name, x in new.items()
+    }
 
 
 def _with_rows(tree, rows, new):
@@ -612,8 +678,10 @@ def _size(n_bytes: float) -> str:
     return ""
 
 
-def _check_fits(memory: dict, chunk: int, game, n_replicas: int, knob: str = "chunk_size") -> None:
-    """ValueError naming the sizes when ``chunk`` replicas at a time (and all the results) do not fit."""
+def _check_fits(memory: dict, chunk: int, game, n_replicas: int, knob: str = "chunk_size", context=None) -> None:
+    """ValueError naming the sizes (after ``context``, if given) when ``chunk`` replicas at a time (and all the
+    results) do not fit."""
+    prefix = f"{context}: " if context else ""
     sizes = (
         f"{type(game).__name__}: state {_size(memory['state_bytes'])} per replica, {memory['n_records']} records of "
         f"{_size(memory['record_bytes'])}" + (f", {memory['n_values']} swept values" if memory["n_values"] > 1 else "")
@@ -621,7 +689,7 @@ def _check_fits(memory: dict, chunk: int, game, n_replicas: int, knob: str = "ch
     host_limit = memory["host_limit"]
     if memory["host"] > MEMORY_SAFETY * host_limit:
         raise ValueError(
-            f"not enough memory: the results of {n_replicas} replicas need {_size(memory['host'])} but "
+            f"{prefix}not enough memory: the results of {n_replicas} replicas need {_size(memory['host'])} but "
             f"{_size(host_limit)} is available ({sizes}); use fewer replicas or record less often"
         )
     need = chunk * memory["per_replica"]
@@ -630,7 +698,7 @@ def _check_fits(memory: dict, chunk: int, game, n_replicas: int, knob: str = "ch
         fitting = int(max(memory["budget"], 0) // memory["per_replica"]) // n_devices * n_devices
         hint = f"use {knob} <= {fitting}" if fitting >= 1 else "use a smaller game or fewer steps"
         raise ValueError(
-            f"not enough memory: {chunk} replicas at a time need about {_size(need)} "
+            f"{prefix}not enough memory: {chunk} replicas at a time need about {_size(need)} "
             f"({_size(memory['per_replica'])} per replica) but {_size(max(memory['budget'], 0))} is usable "
             f"({sizes}); {hint}"
         )
@@ -640,7 +708,7 @@ def timed_ensemble(key, game, n_replicas, n_steps, record_every=None, *, until_d
     """``ensemble`` in one chunk, compiled ahead of time: returns ``(Result, compile_seconds, run_seconds)``; the
     times include those of replicas rerun after an inventory overflow."""
     record_every = n_steps if record_every is None else record_every
-    check_steps(n_steps, record_every)
+    check_steps(n_steps, record_every, game)
     if isinstance(n_replicas, bool) or not isinstance(n_replicas, int) or n_replicas < 1:
         raise ValueError(f"n_replicas must be an integer >= 1, got {n_replicas!r}")
     check_parameters(game)
@@ -648,9 +716,9 @@ def timed_ensemble(key, game, n_replicas, n_steps, record_every=None, *, until_d
     memory = estimate_memory(game, (), n_replicas, n_steps, record_every, until_done)
     _check_fits(memory, chunk, game, n_replicas, "replicas")
     keys = np.asarray(jax.random.key_data(jax.random.split(key, n_replicas)))
-    out, compile_seconds, run_seconds = _run_keys(game, (), n_steps, record_every, until_done, keys)
+    out, states, compile_seconds, run_seconds = _run_keys(game, (), n_steps, record_every, until_done, keys)
     timings = []
-    summary, observations = _regrown(game, (), n_steps, record_every, until_done, keys, out, timings)
+    summary, observations = _regrown(game, (), n_steps, record_every, until_done, keys, out, states, timings)
     compile_seconds += sum(t[0] for t in timings)
     run_seconds += sum(t[1] for t in timings)
     return Result(summary, observations), compile_seconds, run_seconds

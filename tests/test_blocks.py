@@ -3,11 +3,13 @@ whatever the block size; the law of the pure-Python reference; exact overflow; p
 
 import random
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxconv.counts import Count, to_host
 from jaxconv.engine import ensemble, simulate, simulate_until_done, timed_ensemble
 from jaxconv.games import blocks
 from jaxconv.games.naming import SLOTS_HEADER, NamingGame
@@ -25,11 +27,11 @@ EXACT = [
 ]
 
 
-def one_at_a_time(game: NamingGame, key, n_interactions: int) -> dict:
+def one_at_a_time(game: NamingGame, key, n_interactions: int, first: int = 0) -> dict:
     """Plain Python loop over the same draws as the blocks (``blocks.draws``/``blocks.pairs``), one interaction
-    after another, inventories as lists in the order learned."""
+    after another, inventories as lists in the order learned; interactions ``first ..`` from the initial state."""
     speakers, hearers, u_word, u_coin = (
-        np.asarray(x).tolist() for x in blocks.pairs(game, blocks.draws(key, 0, n_interactions))
+        np.asarray(x).tolist() for x in blocks.pairs(game, blocks.draws(key, first, n_interactions))
     )
     committed = int(game.n_committed)
     init = game.init(key)
@@ -58,13 +60,13 @@ def one_at_a_time(game: NamingGame, key, n_interactions: int) -> dict:
         total = sum(map(len, inventories))
         largest = max(largest, len(inventories[h]))
         if total > peak:
-            peak, peak_time = total, t + 1
+            peak, peak_time = total, first + t + 1
         if (
             consensus_time is None
             and all(len(inv) == 1 for inv in inventories)
             and len({inv[0] for inv in inventories}) == 1
         ):
-            consensus_time = t + 1
+            consensus_time = first + t + 1
     return {
         "inventories": inventories,
         "successes": successes,
@@ -100,6 +102,57 @@ def test_blocks_are_the_one_at_a_time_process(kwargs, n_agents, n_interactions):
         for name in ("successes", "total_words", "peak_words", "peak_time", "consensus_time"):
             assert int(getattr(state, name)) == expected[name], (name, block_size)
         assert int(state.n_single) == sum(len(inv) == 1 for inv in expected["inventories"])
+
+
+@pytest.mark.parametrize("first", [2**31 - 300, 2**32 - 300, 2**40])
+def test_blocks_count_exactly_beyond_int32(first):
+    """Interactions counted from 2^31 - 300, 2^32 - 300 (both crossing a word of the counts) and 2^40: the plain
+    loop over the draws of those interactions, inventories and every count exact."""
+    game = NamingGame(64, stepping="blocks")
+    key = jax.random.key(7)
+    expected = one_at_a_time(game, key, 900, first=first)
+    start = eqx.tree_at(lambda s: (s.interactions, s.peak_time), game.init(key), (Count.of(first), Count.of(first)))
+    state = jax.jit(lambda s: game.advance_to(key, s, Count.of(first + 900), stop_at_consensus=False))(start)
+    assert _rows(state) == expected["inventories"]
+    assert int(state.interactions) == first + 900
+    for name in ("successes", "total_words", "peak_words", "peak_time", "consensus_time"):
+        assert int(getattr(state, name)) == expected[name], name
+
+
+def test_draws_of_interactions_beyond_2_to_32():
+    """Interaction t >= 2^32 is drawn from the counters (t mod 2^32, 2 (t // 2^32) + 0/1): not a repeat of
+    t - 2^32; the grouping of interactions does not matter across 2^31 and 2^32."""
+    from jax.extend.random import threefry2x32_p
+
+    key = jax.random.key(3)
+    late = np.asarray(blocks.draws(key, 2**32 + 5, 3))
+    assert not np.array_equal(late, blocks.draws(key, 5, 3))
+    key_words = jax.random.key_data(key)
+    t = jnp.asarray([5, 6, 7], jnp.uint32)
+    words = [threefry2x32_p.bind(key_words[0], key_words[1], t, jnp.full(3, k, jnp.uint32)) for k in (2, 3)]
+    np.testing.assert_array_equal(late, np.stack([*words[0], *words[1]], axis=1))
+    for boundary in (2**31, 2**32):
+        np.testing.assert_array_equal(blocks.draws(key, boundary - 2, 4)[2:], blocks.draws(key, boundary, 2))
+
+
+def test_counts_are_exact_beyond_int32():
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 2**40, 300), rng.integers(0, 2**31, 300)
+    a[:4], b[:4] = [0, 2**31 - 1, 2**32 - 1, 2**31], [2**31 - 1, 1, 1, 2**31 - 1]
+    count_a, total = Count.of(a), Count.of(a + b)
+    np.testing.assert_array_equal(count_a.plus(jnp.asarray(b, jnp.int32)), a + b)
+    np.testing.assert_array_equal(count_a.plus(Count.of(b)), a + b)
+    np.testing.assert_array_equal(total.minus(count_a), b)
+    np.testing.assert_array_equal(count_a.below(total), b > 0)
+    np.testing.assert_array_equal(total.capped_minus(count_a, 1000), np.minimum(b, 1000))
+    low, high = count_a.uint32_words()
+    np.testing.assert_array_equal(low, a % 2**32)
+    np.testing.assert_array_equal(high, a >> 32)
+    host = to_host({"count": count_a, "never": Count.never((2,)), "other": jnp.int32(3)})
+    assert host["count"].dtype == np.int64 and host["never"].tolist() == [-1, -1] and int(host["other"]) == 3
+    assert int(Count.of(2**62 - 1)) == 2**62 - 1 and int(Count.of(-1)) == -1
+    with pytest.raises(ValueError, match="2\\^62"):
+        Count.of(2**62)
 
 
 def test_records_do_not_change_the_trajectory():

@@ -64,14 +64,20 @@ def test_slot_operations():
     np.testing.assert_array_equal(counts, 100)  # uniform over the four known words
 
 
-def test_overflow_is_detected_and_rerun_with_more_slots():
-    """A tiny capacity overflows in most replicas; they are rerun with doubled capacity and every result equals
-    the run with a capacity that never overflows (a replica's trajectory does not depend on K while it fits)."""
+def test_overflow_is_detected_and_rerun_with_more_slots(monkeypatch):
+    """A tiny capacity overflows in most replicas; they go on from their overflowed states with 1.5x the slots
+    (widened, never rerun from the start) and every result equals the run with a capacity that never overflows
+    (a replica's trajectory does not depend on K while it fits), records before and after the overflow alike."""
     large = NamingGame(40, inventory="slots", capacity=42)
     small = NamingGame(40, inventory="slots", capacity=10)
     key = jax.random.key(5)
     reference = ensemble(key, large, 48, 2000, 40)
+    starts = []  # (K, whether from a given state) of every run traced
+    start = engine._start
+    monkeypatch.setattr(engine, "_start", lambda g, k, s: starts.append((g.capacity, s is not None)) or start(g, k, s))
     grown = ensemble(key, small, 48, 2000, 40, chunk_size=16)
+    assert {k for k, given in starts if given} and all(given == (k > 10) for k, given in starts), starts
+    assert set(np.unique(grown.summary["capacity"])) <= {10, 16, 24, 40, 42}  # 1.5x, in whole search blocks
     assert (grown.summary["capacity"] > 10).any() and (grown.summary["capacity"] == 10).any()
     assert (reference.summary["capacity"] == 42).all()
     assert not grown.summary["overflow"].any()
@@ -84,6 +90,48 @@ def test_overflow_is_detected_and_rerun_with_more_slots():
     assert (reference.summary["consensus_time"] >= 0).all()
     for name in ("consensus_time", "winner", "peak_total_words", "peak_time"):
         np.testing.assert_array_equal(stopped.summary[name], reference.summary[name], err_msg=name)
+
+
+def test_overflow_in_a_sweep_goes_on_exactly():
+    """Sweeps continue overflowed (replica, value) runs from their states too; every value equals a large K."""
+    key, values = jax.random.key(8), {"beta": jnp.array([0.3, 1.0])}
+    reference = engine.sweep(key, NamingGame(36, inventory="slots", capacity=38), values, 12, 1500, 50)
+    grown = engine.sweep(key, NamingGame(36, inventory="slots", capacity=8), values, 12, 1500, 50)
+    assert (grown.summary["capacity"] > 8).any() and not grown.summary["overflow"].any()
+    for part in ("summary", "observations"):
+        theirs, ours = getattr(reference, part), getattr(grown, part)
+        for name in theirs:
+            if name != "capacity":
+                np.testing.assert_array_equal(ours[name], theirs[name], err_msg=f"{part} {name}")
+
+
+def test_regrowth_that_does_not_fit_is_refused(monkeypatch):
+    """The grown state must fit next to what is held: a clear error naming both capacities, not a crash."""
+    game = NamingGame(2000, capacity=8)
+    needs = [engine.estimate_memory(g, (), 1, 2000 * 300, 2000, True)["per_replica"] for g in (game, game.grown())]
+    monkeypatch.setenv("JAXCONV_MEMORY_LIMIT", str(int(sum(needs) / 2 / engine.MEMORY_SAFETY)))
+    with pytest.raises(ValueError, match="1 replicas overflowed K=8 word slots; with K=16: not enough memory"):
+        ensemble(jax.random.key(0), game, 1, 2000 * 300, 2000, until_done=True)
+
+
+def test_runs_longer_than_int32():
+    """n_steps beyond 2^31 (and 2^32) in blocks: counted exactly on the host (int64); the sequential path and the
+    2^62 limit refuse, naming the value."""
+    game, key = NamingGame(50, stepping="blocks"), jax.random.key(4)
+    short = ensemble(key, game, 3, 2**20, 2**20)
+    long = ensemble(key, game, 3, 2**33, 2**32)
+    assert (short.summary["consensus_time"] > 0).all()
+    np.testing.assert_array_equal(long.summary["consensus_time"], short.summary["consensus_time"])
+    assert long.summary["interactions"].dtype == np.int64 and (long.summary["interactions"] == 2**33).all()
+    np.testing.assert_array_equal(long.summary["successes"], short.summary["successes"] + 2**33 - 2**20)
+    np.testing.assert_array_equal(long.observations["interactions"], [[2**32, 2**33]] * 3)
+    stopped = ensemble(key, game, 3, 2**40, 2**40, until_done=True)
+    np.testing.assert_array_equal(stopped.summary["consensus_time"], short.summary["consensus_time"])
+    sequential = NamingGame(50, inventory="slots", stepping="sequential")
+    with pytest.raises(ValueError, match=f"n_steps={2**31} .* overflows the interaction counters of NamingGame"):
+        ensemble(key, sequential, 2, 2**31, 2**31)
+    with pytest.raises(ValueError, match=f"n_steps={2**62} .*max {2**62 - 1} interactions"):
+        ensemble(key, game, 1, 2**62, 2**62)
 
 
 def test_overflow_flag_without_regrowth():
@@ -108,7 +156,7 @@ def test_one_replica_is_unbatched_and_equals_simulate():
 
 
 def test_capacity_and_memory_do_not_grow_like_n_squared():
-    assert default_capacity(100) < 64 and default_capacity(10**6) <= 2048
+    assert default_capacity(100) < 64 and default_capacity(10**6) <= 3072
     for n in (10**4, 10**5, 10**6):
         slots, bitsets = NamingGame(n, inventory="slots"), NamingGame(n, inventory="bitsets")
         assert slots.state_bytes() < 25 * n * np.sqrt(n)

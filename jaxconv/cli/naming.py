@@ -63,6 +63,7 @@ def add_arguments(parser, sweep: bool = False) -> None:
 def plan(args) -> options.Plan:
     """The game of ``args`` and its steps: ``--steps`` rounded up to whole population rounds, recorded per round."""
     from jaxconv.engine import check_steps
+    from jaxconv.games.base import check_int
     from jaxconv.games.naming import NamingGame
 
     n_nodes = args.agents + (args.committed if args.committed_mode == "added" else 0)
@@ -82,15 +83,14 @@ def plan(args) -> options.Plan:
         stepping=args.stepping,
         block_size=args.block_size,
     )
-    check_steps(args.steps, 1)
+    check_int("--steps", args.steps, low=1)
     steps_per_round = 2 if args.schedule == "matching" else game.n_population
     interactions_per_round = steps_per_round * game.interactions_per_step
     n_rounds = -(-args.steps // interactions_per_round)
-    if n_rounds * steps_per_round >= 2**31:
-        raise ValueError(
-            f"--steps {args.steps} (rounded up to {n_rounds} whole rounds = {n_rounds * steps_per_round} steps) "
-            f"overflows the int32 step counters (max {2**31 - 1} steps)"
-        )
+    try:
+        check_steps(n_rounds * steps_per_round, steps_per_round, game)
+    except ValueError as error:
+        raise ValueError(f"--steps {args.steps} (rounded up to {n_rounds} whole rounds): {error}") from None
     return options.Plan(game, n_rounds * steps_per_round, steps_per_round, args.until_consensus, interactions_per_round)
 
 
@@ -141,9 +141,12 @@ def outcomes(args, plan: options.Plan, result) -> dict:
     game = plan.game
     reached = summary["consensus_time"] >= 0
     capacities = np.asarray(summary.get("capacity", np.array([game.capacity])))
+    grown, regrowths = game, 0
+    while grown.capacity < np.max(capacities):
+        grown, regrowths = grown.grown(), regrowths + 1
     out = {
         "capacity": int(np.max(capacities)),
-        "capacity_regrowths": int(round(np.log2(np.max(capacities) / game.capacity))),
+        "capacity_regrowths": regrowths,
         "replicas_regrown": int(np.sum(capacities > game.capacity)),
     }
     options.with_se(out, "consensus_fraction", reached)

@@ -10,8 +10,9 @@ one-at-a-time process over the same draws, whatever B. With uniform pairs among 
 after about 0.63 sqrt(N) interactions (P(j > x) ~ exp(-2 x^2 / N)); the default B = 2/3 sqrt(N)
 (``naming.default_block_size``) applies ~0.51 sqrt(N).
 
-Counters are exact: the size changes of the block's interactions are summed in sequence order (cumulative sums), so
-``total_words``, ``n_single``, ``peak_words``/``peak_time`` and ``single_since`` are those of the sequential process.
+Counters are exact (interaction counts are ``jaxconv.counts.Count``s, exact beyond 2^31): the size changes of the
+block's interactions are summed in sequence order (cumulative sums), so ``total_words``, ``n_single``,
+``peak_words``/``peak_time`` and ``single_since`` are those of the sequential process.
 Consensus is checked at the end of each block (only when every agent holds one word) and dated at ``single_since``
 (inventories cannot change while every agent holds the same single word).
 """
@@ -23,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxconv.counts import Count
 from jaxconv.games.naming import RESERVED_NAMES, SLOTS_HEADER, NamingState, _uniform_index
 from jaxconv.random_words import take_int, to_unit
 
@@ -31,15 +33,17 @@ SEARCH_WIDTH = 64  # slots of a row compared at once by the membership search
 CONSENSUS_CHUNK = 4096  # agents compared at once by the consensus check
 
 
-def draws(key: jax.Array, start: jax.Array, count: int) -> jax.Array:
-    """``(count, 4) uint32``: the draws of interactions ``start .. start+count-1``. Interaction t's four words are
-    Threefry-2x32 of the counters (t, 0) and (t, 1) under the replica's key (``jax.random``'s default generator
-    in counter mode), so they depend on ``(key, t)`` only, not on how interactions are grouped."""
+def draws(key: jax.Array, start, count: int) -> jax.Array:
+    """``(count, 4) uint32``: the draws of interactions ``start .. start+count-1`` (``start`` a ``Count`` or an
+    int). Interaction t's four words are Threefry-2x32 of the counters (t mod 2^32, 2 h) and (t mod 2^32, 2 h + 1),
+    h = t // 2^32, under the replica's key (``jax.random``'s default generator in counter mode), so they depend on
+    ``(key, t)`` only, not on how interactions are grouped."""
     key_words = jax.random.key_data(key)
     if key_words.shape != (2,):
         raise ValueError(f"conflict-free blocks need a threefry key (2 uint32 words), got key data {key_words.shape}")
-    t = (start + jnp.arange(count, dtype=jnp.int32)).astype(jnp.uint32)
-    first, second = threefry2x32(key_words, t, jnp.zeros_like(t)), threefry2x32(key_words, t, jnp.ones_like(t))
+    start = start if isinstance(start, Count) else Count.of(start)
+    t, h = start.plus(jnp.arange(count, dtype=jnp.int32)).uint32_words()
+    first, second = threefry2x32(key_words, t, 2 * h), threefry2x32(key_words, t, 2 * h + 1)
     return jnp.stack([*first, *second], axis=1)
 
 
@@ -125,16 +129,19 @@ def all_same_word(inventories: jax.Array, needed: jax.Array) -> jax.Array:
     return needed & jax.lax.while_loop(more, compare, (jnp.int32(0), jnp.bool_(True)))[1]
 
 
-def apply_block(game, key: jax.Array, state: NamingState, stamps, previous, end, block_size: int):
+def apply_block(game, key: jax.Array, state: NamingState, stamps, previous, end: Count, block_size: int):
     """The next conflict-free prefix of the candidates ``state.interactions ..`` (at most up to ``end``; none once
     the run is over), applied: returns ``(state, stamps, agents)`` (``first_conflict``'s stamps and agents to reset
-    next time)."""
+    next time).
+
+    A hearer that would need more than K words ends the prefix before its interaction and sets the overflow flag:
+    the state is then exactly the process's before that interaction, so a run can go on from it with more slots
+    (``NamingGame.widened``)."""
     t = state.interactions
     speakers, hearers, u_word, u_coin = pairs(game, draws(key, t, block_size))
     j, stamps, touched = first_conflict(stamps, previous, speakers, hearers)
-    j = jnp.where(running(state, end), jnp.minimum(j, end - t), 0)
+    j = jnp.where(running(state, end), end.capped_minus(t, j), 0)
     positions = jnp.arange(block_size, dtype=jnp.int32)
-    active = positions < j
 
     inventories = state.inventories
     capacity, n = game.capacity, game.n_population
@@ -143,15 +150,20 @@ def apply_block(game, key: jax.Array, state: NamingState, stamps, previous, end,
     known = inventories[speakers, SLOTS_HEADER + _uniform_index(u_word, size_s)]
     new = RESERVED_NAMES + speakers if game.vocabulary == "open" else _uniform_index(u_word, game.vocabulary)
     word = jnp.where(empty, new, known)
-    success = active & knows(inventories, hearers, size_h, word, active)
+    candidate = positions < j
+    success = candidate & knows(inventories, hearers, size_h, word, candidate)
     collapse = success & (u_coin < game.beta)
+    # a failure appends the word at slot size_h: the first hearer already full ends the prefix (overflow)
+    hearer_changes = (hearers >= game.n_committed) & (collapse | ~success)
+    overflows = candidate & hearer_changes & ~collapse & (size_h >= capacity)
+    j = jnp.minimum(j, jnp.min(jnp.where(overflows, positions, block_size)))
+    active = positions < j
+    success = success & active
 
     # speaker: {word} after a collapse, or after inventing/drawing it into an empty inventory ("keeps")
     speaker_writes = active & (speakers >= game.n_committed) & (collapse | (empty & (game.empty_speaker == "keeps")))
-    # hearer: {word} after a collapse; the word appended at slot size_h after a failure (overflow if it is full)
-    hearer_changes = active & (hearers >= game.n_committed) & (collapse | ~success)
-    overflow = hearer_changes & ~collapse & (size_h >= capacity)
-    hearer_writes = hearer_changes & ~overflow
+    # hearer: {word} after a collapse, or appended after a failure
+    hearer_writes = active & hearer_changes
     hearer_slot = jnp.where(collapse, 0, size_h)
     new_s = jnp.where(speaker_writes, 1, size_s)
     new_h = jnp.where(hearer_writes, jnp.where(collapse, 1, size_h + 1), size_h)
@@ -171,33 +183,36 @@ def apply_block(game, key: jax.Array, state: NamingState, stamps, previous, end,
     new_peak = peak > state.peak_words
     all_single = single_after[-1] == n
     last_mixed = jnp.max(jnp.where(active & (single_after != n), positions, -1))  # last one not all single
-    since_before = jnp.where(state.single_since >= 0, state.single_since, t + 1)
-    single_since = jnp.where(all_single, jnp.where(last_mixed >= 0, t + last_mixed + 2, since_before), -1)
-    consensus = all_same_word(inventories, all_single & (state.consensus_time < 0))
+    since_before = Count.where(state.single_since.known, state.single_since, t.plus(1))
+    single_since = Count.where(
+        all_single, Count.where(last_mixed >= 0, t.plus(last_mixed + 2), since_before), Count.never()
+    )
+    consensus = all_same_word(inventories, all_single & ~state.consensus_time.known)
     state = NamingState(
         inventories=inventories,
-        interactions=t + j,
-        successes=state.successes + jnp.sum(success, dtype=jnp.int32),
+        interactions=t.plus(j),
+        successes=state.successes.plus(jnp.sum(success, dtype=jnp.int32)),
         total_words=words_after[-1],
         n_single=single_after[-1],
         single_since=single_since,
         peak_words=jnp.where(new_peak, peak, state.peak_words),
-        peak_time=jnp.where(new_peak, t + jnp.argmax(words_after).astype(jnp.int32) + 1, state.peak_time),
-        consensus_time=jnp.where(consensus, single_since, state.consensus_time),
-        overflow=state.overflow | jnp.any(overflow),
+        peak_time=Count.where(new_peak, t.plus(jnp.argmax(words_after).astype(jnp.int32) + 1), state.peak_time),
+        consensus_time=Count.where(consensus, single_since, state.consensus_time),
+        overflow=state.overflow | jnp.any(overflows),
     )
     return state, stamps, touched
 
 
-def running(state: NamingState, end) -> jax.Array:
+def running(state: NamingState, end: Count) -> jax.Array:
     """Whether a run goes on: fewer than ``end`` interactions, no overflow, no consensus yet."""
-    return (state.interactions < end) & ~state.overflow & (state.consensus_time < 0)
+    return state.interactions.below(end) & ~state.overflow & ~state.consensus_time.known
 
 
 def advance_to(game, key: jax.Array, state: NamingState, end, *, stop_at_consensus: bool) -> NamingState:
-    """Blocks from ``state.interactions`` until ``end`` interactions, an overflow, or consensus. After consensus
-    every interaction is a success that changes nothing, so unless ``stop_at_consensus`` the interactions up to
-    ``end`` are counted (as successes) without being simulated."""
+    """Blocks from ``state.interactions`` until ``end`` interactions (a ``Count`` or an int), an overflow, or
+    consensus. After consensus every interaction is a success that changes nothing, so unless
+    ``stop_at_consensus`` the interactions up to ``end`` are counted (as successes) without being simulated."""
+    end = end if isinstance(end, Count) else Count.of(end)
     block_size = game.block_size
     stamps = jnp.full((game.n_population,), block_size, jnp.int32)
     touched = jnp.zeros(2 * block_size, jnp.int32)
@@ -212,10 +227,10 @@ def advance_to(game, key: jax.Array, state: NamingState, end, *, stop_at_consens
     state = jax.lax.while_loop(lambda carry: running(carry[0], end), blocks, (state, stamps, touched))[0]
     if stop_at_consensus:
         return state
-    skipped = jnp.where((state.consensus_time >= 0) & ~state.overflow, end - state.interactions, 0)
-    return eqx.tree_at(
-        lambda s: (s.interactions, s.successes), state, (state.interactions + skipped, state.successes + skipped)
-    )
+    skip = state.consensus_time.known & ~state.overflow
+    skipped = Count.where(skip, end.minus(state.interactions), Count.of(0))
+    counts = (state.interactions.plus(skipped), state.successes.plus(skipped))
+    return eqx.tree_at(lambda s: (s.interactions, s.successes), state, counts)
 
 
 __all__ = ["advance_to", "apply_block", "draws", "first_conflict", "knows", "pairs"]

@@ -19,9 +19,11 @@ each agent invents at most once.
 How the simulator holds inventories (``inventory=``): ``"bitsets"`` (``jaxconv.bitset``), one bit per possible
 word, N + 2 bits per agent with an open vocabulary, so O(N) memory per agent and O(N / 32) work per interaction,
 and never an overflow; or ``"slots"`` (:class:`Slots`), up to K word ids per agent, memory and work bounded by K
-(chosen from N, about twice the largest inventory the minimal game reaches, ~1.5 sqrt(N)). A slot inventory that
-would exceed K sets the state's ``overflow`` flag (detected exactly, never truncated silently): the engine reruns
-the affected replicas with K doubled (``NamingGame.grown``). ``"auto"`` takes slots for the open vocabulary from
+(chosen from N, 3 sqrt(N): the largest inventory of the minimal game reaches 1.3-2.1 sqrt(N) for N = 10^4 .. 10^6).
+A slot inventory that would exceed K sets the state's ``overflow`` flag (detected exactly, never truncated
+silently): the engine continues the affected replicas with 1.5 K (``NamingGame.grown``; in blocks from the state
+just before the interaction that overflowed, ``NamingGame.widened``, otherwise from the start).
+``"auto"`` takes slots for the open vocabulary from
 ``SLOTS_FROM`` agents on, bitsets otherwise. Both give the same law (a speaker utters a uniformly chosen known word);
 trajectories differ between the two, but a replica's slot trajectory does not depend on K as long as it fits.
 
@@ -45,6 +47,7 @@ import numpy as np
 
 from jaxconv import bitset
 from jaxconv.choosers import Choice, Chooser, Sample, mix
+from jaxconv.counts import LIMIT, Count
 from jaxconv.games.base import Game, check_choice, check_int, is_traced
 from jaxconv.schedules import RandomPairs, Schedule, schedule_from_name
 from jaxconv.topology import Graph, complete
@@ -56,17 +59,18 @@ EMPTY_SLOT = -1
 
 
 class NamingState(eqx.Module):
-    """State of one population; counters are int32 scalars."""
+    """State of one population; word counts are int32 scalars, interaction counts ``jaxconv.counts.Count``s
+    (exact beyond 2^31; int64 on the host)."""
 
     inventories: jax.Array  # (n_population, n_words) uint32 bitsets, or (n_population, 4 + K) int32 slot rows
-    interactions: jax.Array  # interactions so far
-    successes: jax.Array  # successful interactions so far
+    interactions: Count  # interactions so far
+    successes: Count  # successful interactions so far
     total_words: jax.Array  # sum of inventory sizes, N_w
     n_single: jax.Array  # agents that hold exactly one word
-    single_since: jax.Array  # interaction count since which every agent holds one word, -1 if not now
+    single_since: Count  # interaction count since which every agent holds one word, -1 if not now
     peak_words: jax.Array  # max of total_words so far
-    peak_time: jax.Array  # first interaction count at which peak_words was reached
-    consensus_time: jax.Array  # interaction count at which consensus was reached, -1 until seen
+    peak_time: Count  # first interaction count at which peak_words was reached
+    consensus_time: Count  # interaction count at which consensus was reached, -1 until seen
     overflow: jax.Array  # a slot inventory needed more than K words (the run must be redone with more slots)
 
 
@@ -209,19 +213,38 @@ class NamingGame(Game):
     def n_words(self) -> int:
         return bitset.n_words(self.n_bits)
 
+    @property
+    def max_interactions(self) -> int:
+        """Most interactions a run may count: 2^62 - 1 in blocks (``Count``s throughout), 2^31 - 1 one step at a
+        time (its steps add to the counts' low words only, as cheap as int32 counters)."""
+        return LIMIT - 1 if self.in_blocks else 2**31 - 1
+
     def state_bytes(self) -> int:
         """Bytes of one replica's state (inventories and counters)."""
         per_agent = 4 * (SLOTS_HEADER + self.capacity if self.inventory == "slots" else self.n_words)
-        return self.n_population * per_agent + 4 * 8 + 1
+        return self.n_population * per_agent + 4 * (3 + 2 * 5) + 1
 
     def grown(self) -> "NamingGame":
-        """The same game with twice the word slots per agent (at most one per possible word, which cannot
-        overflow); the engine reruns overflowed replicas with it."""
+        """The same game with 1.5 times the word slots per agent (rounded up as ``default_capacity``; at most one
+        per possible word, which cannot overflow); the engine continues overflowed replicas with it."""
         if self.inventory != "slots" or self.capacity >= self.n_bits:
             raise ValueError(f"inventories of {self.capacity} words cannot overflow: nothing to grow")
         grown = copy.copy(self)
-        object.__setattr__(grown, "capacity", min(2 * self.capacity, self.n_bits))
+        object.__setattr__(grown, "capacity", min(_whole_searches(self.capacity + -(-self.capacity // 2)), self.n_bits))
         return grown
+
+    def widened(self, state: NamingState) -> NamingState:
+        """A block-run state of this game with fewer slots (one that overflowed: ``blocks.apply_block`` leaves it
+        just before the interaction that needed more), as this game's state: slot rows padded to K (batch axes
+        allowed), overflow cleared. It equals the state a run with this K from the start has at that point (slots
+        past the old K were never written), so the run goes on from it exactly."""
+        rows = state.inventories
+        extra = SLOTS_HEADER + self.capacity - rows.shape[-1]
+        if self.inventory != "slots" or extra < 0:
+            raise ValueError(f"cannot widen slot rows of {rows.shape[-1] - SLOTS_HEADER} words to K={self.capacity}")
+        rows = jnp.pad(rows, [(0, 0)] * (rows.ndim - 1) + [(0, extra)], constant_values=EMPTY_SLOT)
+        rows = rows.at[..., 1].set(self.capacity)  # a stored row's "no pending write"
+        return eqx.tree_at(lambda s: (s.inventories, s.overflow), state, (rows, jnp.zeros_like(state.overflow)))
 
     def overflowed(self, summary: dict) -> np.ndarray | None:
         """Per replica (host arrays of ``summarize``): whether its inventories overflowed (so it must be rerun);
@@ -254,17 +277,17 @@ class NamingGame(Game):
             inventories = jnp.where(self.is_committed()[:, None], committed_words, start)
             sizes = jax.vmap(bitset.size)(inventories)
         n_single = jnp.sum(sizes == 1, dtype=jnp.int32)
-        zero = jnp.int32(0)
+        zero = Count.of(0)
         return NamingState(
             inventories=inventories,
             interactions=zero,
             successes=zero,
             total_words=sizes.sum(),
             n_single=n_single,
-            single_since=jnp.where(n_single == self.n_population, zero, -1),
+            single_since=Count.where(n_single == self.n_population, zero, Count.never()),
             peak_words=sizes.sum(),
             peak_time=zero,
-            consensus_time=jnp.int32(-1),
+            consensus_time=Count.never(),
             overflow=jnp.bool_(False),
         )
 
@@ -345,20 +368,20 @@ class NamingGame(Game):
             sizes_after = jax.vmap(bitset.size)(jnp.concatenate([after_s, after_h]))
         total_words = state.total_words + jnp.sum(sizes_after - sizes_before)
         n_single = state.n_single + jnp.sum(sizes_after == 1) - jnp.sum(sizes_before == 1)
-        interactions = state.interactions + speakers.shape[0]
+        # one step at a time, counts stay below 2^31 (max_interactions): only their low words change
+        interactions = state.interactions.low + speakers.shape[0]
         all_single = n_single == self.n_population
         new_peak = total_words > state.peak_words
+        since = state.single_since.low
         return NamingState(
             inventories=inventories,
-            interactions=interactions,
-            successes=state.successes + jnp.sum(success, dtype=jnp.int32),
+            interactions=Count.of(interactions),
+            successes=Count.of(state.successes.low + jnp.sum(success, dtype=jnp.int32)),
             total_words=total_words,
             n_single=n_single,
-            single_since=jnp.where(
-                all_single, jnp.where(state.single_since >= 0, state.single_since, interactions), -1
-            ),
+            single_since=Count.of(jnp.where(all_single, jnp.where(since >= 0, since, interactions), -1)),
             peak_words=jnp.where(new_peak, total_words, state.peak_words),
-            peak_time=jnp.where(new_peak, interactions, state.peak_time),
+            peak_time=Count.of(jnp.where(new_peak, interactions, state.peak_time.low)),
             consensus_time=state.consensus_time,
             overflow=overflow,
         )
@@ -394,9 +417,9 @@ class NamingGame(Game):
             union = jax.lax.reduce(state.inventories, jnp.uint32(0), jax.lax.bitwise_or, (0,))
             distinct = bitset.size(union)
             at_consensus = (state.n_single == self.n_population) & (distinct == 1)
-        first_seen = at_consensus & (state.consensus_time < 0)
+        first_seen = at_consensus & ~state.consensus_time.known
         state = eqx.tree_at(
-            lambda s: s.consensus_time, state, jnp.where(first_seen, state.single_since, state.consensus_time)
+            lambda s: s.consensus_time, state, Count.where(first_seen, state.single_since, state.consensus_time)
         )
         observation = {
             "interactions": state.interactions,
@@ -431,7 +454,7 @@ class NamingGame(Game):
     def is_done(self, state: NamingState) -> jax.Array:
         """Consensus reached (seen at a record; consensus is absorbing), or the inventories overflowed (the run is
         then redone with more slots, so it can stop at once)."""
-        return (state.consensus_time >= 0) | state.overflow
+        return state.consensus_time.known | state.overflow
 
     def summarize(self, state: NamingState) -> dict:
         """Per-replica results of a run (after its last record)."""
@@ -446,7 +469,7 @@ class NamingGame(Game):
         return {
             **capacity,
             "consensus_time": state.consensus_time,
-            "winner": jnp.where(state.consensus_time >= 0, winner, -1),
+            "winner": jnp.where(state.consensus_time.known, winner, -1),
             "peak_total_words": state.peak_words,
             "peak_time": state.peak_time,
             "interactions": state.interactions,
@@ -465,12 +488,15 @@ def default_block_size(n_population: int) -> int:
 
 
 def default_capacity(n_population: int) -> int:
-    """Word slots per agent for an open vocabulary: 2 sqrt(N) + 16, rounded up to 64s (8s below 64). The largest
-    inventory of the minimal naming game reaches ~1.5 sqrt(N) for N = 10^3 .. 10^5 but passed 2 sqrt(N) at
-    N = 10^6 after 1.9e9 interactions (benchmarks/RESULTS.md); a larger inventory overflows and the engine
-    regrows."""
-    slots = 2 * math.isqrt(n_population) + 16
-    multiple = SEARCH_BLOCK if slots > SEARCH_BLOCK else 8  # whole search blocks
+    """Word slots per agent for an open vocabulary: 3 sqrt(N) + 16, rounded up to 64s (8s below 64). The largest
+    inventory of the minimal naming game reaches ~1.5 sqrt(N) for N = 10^4 .. 10^5 but passed 2 sqrt(N) at
+    N = 10^6 (benchmarks/RESULTS.md); a larger inventory overflows and the engine continues with more slots."""
+    return _whole_searches(3 * math.isqrt(n_population) + 16)
+
+
+def _whole_searches(slots: int) -> int:
+    """``slots`` rounded up to whole search blocks: 64s (8s below 64)."""
+    multiple = SEARCH_BLOCK if slots > SEARCH_BLOCK else 8
     return -(-slots // multiple) * multiple
 
 
