@@ -209,7 +209,12 @@ def observed_design(logs: list[LogFile], series: dict, horizon_rounds: int = HOR
         stopped = [final_streak(run) == window for run in log.runs]
         cut = [run.n_interactions for run, s in zip(log.runs, stopped, strict=True) if not s]
         for run, s in zip(log.runs, stopped, strict=True):
-            budget = max(max(cut), run.n_interactions) if s and cut else visible if s else run.n_interactions
+            if not s:
+                budget = run.n_interactions  # it ended at its budget
+            elif cut:
+                budget = max(max(cut), run.n_interactions)  # its file's budget, seen on the runs that did not stop
+            else:
+                budget = visible  # unknown: only the first rounds count
             out.setdefault(log.meta.committed, []).append((min(budget, visible), window))
     return dict(sorted(out.items()))
 
