@@ -19,9 +19,12 @@ The JSON's ``reproduced`` list has one row per observed quantity
 issue [collective-fit]: stop time within 15%, winner share inside the observed 95% binomial interval, critical
 mass within one agent).
 
-``--cv``: instead, held-out collective outcomes (:func:`jaxconv.estimate.collective.cross_validate`): each
+``--cv runs``: instead, held-out collective outcomes (:func:`jaxconv.estimate.collective.cross_validate`): each
 model's baseline runs of every W=2 name set with at least 6 runs dealt to 2 folds, both fits made without a fold
-and scored on its mean stop time and winner share (written to ``llm_fit_cv.json``).
+and scored on its mean stop time and winner share (written to ``llm_fit_cv.json``). ``--cv files``: each baseline
+file of a name set held out whole, the fits made on the model's other files of that name set (other population
+sizes, committed-minority and evolved runs); a name set's only baseline file is then predicted from runs of other
+conditions alone, by the choice-only fit (the collective fit has no baseline target left).
 
 Logs: ``--data PATH`` (a folder or a zip), else the fetched logs (``jaxconv data fetch``, or ``$JAXCONV_AI_NORMS``).
 ``--quick``: the smallest archive's Q,M files, tiny sizes (a smoke run). ``--fit-json FILE``: the figure and the
@@ -46,7 +49,12 @@ WIDTH = 0.27
 
 def _options(parser):
     parser.add_argument("--data", type=Path, default=None, help="folder or zip of logs (default: the fetched logs)")
-    parser.add_argument("--cv", action="store_true", help="held-out collective outcomes (2 folds of runs)")
+    parser.add_argument(
+        "--cv",
+        choices=("runs", "files"),
+        default=None,
+        help="held-out collective outcomes instead: 2 folds of runs, or each baseline file held out",
+    )
     parser.add_argument(
         "--fit-json", type=Path, default=None, help="draw from a saved `jaxconv fit --collective --json` output"
     )
@@ -122,28 +130,44 @@ def cross_validation(args, data: Path) -> None:
     out = {}
     for model in sorted(set(canonical.values())):
         logs = [log for log in games if canonical[log.meta.model] == model]
-        for log in logs:
-            if log.meta.kind != "game" or len(log.runs) < 6 or len(log.names) != 2 or log.meta.memory is None:
-                continue
-            names = tuple(log.names)
+        baselines = [
+            log
+            for log in logs
+            if log.meta.kind == "game" and len(log.runs) >= 6 and len(log.names) == 2 and log.meta.memory is not None
+        ]
+        if args.cv == "runs":  # one cross-validation per baseline file
+            studies = [(f"N={log.n_agents}", log.names, log.meta.memory) for log in baselines]
+        else:  # one per name set and H whose files are a baseline file and at least one other file
+            groups = {}
+            for log in logs:
+                groups.setdefault((frozenset(log.names), log.meta.memory), []).append(log)
+            studies = []
+            for group in groups.values():
+                held = [log for log in group if log in baselines]
+                if held and len(group) > 1:
+                    studies.append(("by files", held[0].names, held[0].meta.memory))
+        for label, names, memory in studies:
+            names = tuple(names)
             rows = cross_validate(
                 FAMILIES["softmax+first+unanimity"],
                 [x for x in logs if set(x.names) == set(names)],
                 names,
-                log.meta.memory,
+                memory,
                 jax.random.key(args.seed),
+                by=args.cv,
                 steps=steps,
                 replicas=replicas,
             )
-            out[f"{model} {','.join(names)} N={log.n_agents}"] = rows
+            out[f"{model} {','.join(names)} {label}"] = rows
             for row in rows:
                 observed = row["observed"]
+                held = f"{row['held_out_runs']} held-out runs of N={row['n_agents']}"
+                fits = {k: row[k] for k in ("choice_only", "collective") if "stop_mean" in row[k]}
+                stops = ", ".join(f"{v['stop_mean']:.2f} {k}" for k, v in fits.items())
+                wins = ", ".join(f"{v['win_share'][1]:.2f} {k}" for k, v in fits.items())
                 print(
-                    f"{model} {','.join(names)} fold {row['fold']} ({row['held_out_runs']} held-out runs): stop "
-                    f"{observed['stop_mean']:.2f} observed, {row['choice_only']['stop_mean']:.2f} choice-only, "
-                    f"{row['collective']['stop_mean']:.2f} collective; {names[1]} wins {observed['win_share'][1]:.2f} "
-                    f"observed, {row['choice_only']['win_share'][1]:.2f} choice-only, "
-                    f"{row['collective']['win_share'][1]:.2f} collective"
+                    f"{model} {','.join(names)} fold {row['fold']} ({held}): stop {observed['stop_mean']:.2f} "
+                    f"observed, {stops}; {names[1]} wins {observed['win_share'][1]:.2f} observed, {wins}"
                 )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "llm_fit_cv.json").write_text(json.dumps(out, indent=2))

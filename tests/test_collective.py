@@ -11,7 +11,14 @@ import pytest
 from jaxconv.data import load_logs, tidy_dataset
 from jaxconv.data.summary import critical_masses, flip_outcome
 from jaxconv.data.synthetic import dumps, game_file_name, simulate_run, softmax_agent
-from jaxconv.estimate.collective import FlipTarget, fit_collective, flip_targets_of, simulated_flips, targets_of
+from jaxconv.estimate.collective import (
+    FlipTarget,
+    cross_validate,
+    fit_collective,
+    flip_targets_of,
+    simulated_flips,
+    targets_of,
+)
 from jaxconv.estimate.fit import FAMILIES, SOFTMAX, fit_choices, fit_runs, laplace_sd
 from jaxconv.estimate.likelihood import choice_data
 from jaxconv.estimate.predict import predict_baseline, predict_tipping
@@ -129,6 +136,36 @@ def test_collective_fit_matches_the_winner_share_of_each_of_three_names(tmp_path
     assert float(result.policy.bias[2]) > float(choice_only.parameters()["bias"][0][2]) + 0.05
     assert abs(after[2] - target.win_share[2]) < abs(before[2] - target.win_share[2]) / 2
     assert np.abs(after - np.array(target.win_share)).max() < np.abs(before - np.array(target.win_share)).max()
+
+
+def test_cross_validation_over_files_predicts_each_population_size_from_the_other(tmp_path):
+    """Two baseline files of one agent, N = 8 and N = 12: with ``by="files"`` each file is held out whole, both fits
+    use only the other file, and the choice-only prediction of the held-out size's mean stop time agrees with its
+    runs (the agent is in the fitted family); ``by="runs"`` deals every baseline run to a fold."""
+    agent = softmax_agent({"Q": 0.3, "M": -0.3}, partner_weight=1.5, win_stay=1.0, memory=MEMORY)
+    rng = np.random.default_rng(5)
+    for n in (8, 12):
+        runs = {
+            r: simulate_run(rng, n_agents=n, memory=MEMORY, names=NAMES, max_interactions=80 * n, policy=agent)
+            for r in range(40)
+        }
+        (tmp_path / game_file_name("synth", "game", NAMES, n_agents=n, memory=MEMORY)).write_bytes(dumps(runs))
+    logs = load_logs(tmp_path).files
+    key = jax.random.key(4)
+    rows = cross_validate(SOFTMAX, logs, tuple(NAMES), MEMORY, key, by="files", steps=2, replicas=400)
+    assert sorted(row["n_agents"] for row in rows) == [8, 12]
+    for row in rows:
+        (held,) = [log for log in logs if log.name == row["held_out_file"]]
+        assert held.n_agents == row["n_agents"] and row["held_out_runs"] == len(held.runs) == 40
+        stops = np.array([run.n_interactions / held.n_agents for run in held.runs])
+        assert row["observed"]["stop_mean"] == pytest.approx(stops.mean())
+        predicted = row["choice_only"]["stop_mean"]
+        assert abs(predicted - stops.mean()) < Z_LIMIT * stops.std(ddof=1) / np.sqrt(len(stops)), (row, predicted)
+        assert set(row["collective"]) == {"stop_mean", "win_share"}
+    by_runs = cross_validate(SOFTMAX, logs, tuple(NAMES), MEMORY, key, folds=2, by="runs", steps=1, replicas=50)
+    assert sum(row["held_out_runs"] for row in by_runs) == 80
+    with pytest.raises(ValueError, match="'file'"):
+        cross_validate(SOFTMAX, logs, tuple(NAMES), MEMORY, key, by="file")
 
 
 def test_simulated_flips_follow_the_papers_criterion_like_the_simulator():

@@ -187,6 +187,23 @@ def test_held_out_likelihood_ranks_the_policies(fitted, data):
     assert all(score.get("converged", True) for score in scores.values())
 
 
+def test_held_out_over_files_leaves_each_file_out(fitted, data):
+    """Leave one file out: the lookup table of the other file scores each file's choices (exact, by hand), and the
+    true policy's likelihood carries over from the baseline to the committed-minority condition and back."""
+    scores = fitted.report["log_likelihood_per_choice"]
+    assert fitted.report["file_folds"] == len(data.files) == 2
+    total = 0.0
+    for f in range(2):
+        table = lookup_table(data, 1, run_weights=(data.run_file != f).astype(float))
+        held = np.isin(data.run, np.flatnonzero(data.run_file == f))
+        total += float(np.asarray(choice_log_probs(table, data))[held].sum())
+    assert scores["lookup_depth_1"]["held_out_files"] == pytest.approx(total / data.n_choices, rel=1e-5)
+    assert scores["uniform"]["held_out_files"] == pytest.approx(-math.log(2))
+    truth = float(log_likelihood(true_policy(), data))
+    assert scores["softmax"]["held_out_files"] == pytest.approx(truth, abs=0.02)
+    assert scores["softmax"]["held_out_files"] <= scores["softmax"]["train"]
+
+
 def test_predicted_outcomes_of_the_true_policy_match_the_simulated_logs(logs, data):
     """The logs were simulated with the true policy by jaxconv.data.synthetic: MemoryGame replicas of it must
     reproduce their winners and stop times within the sampling error."""

@@ -140,7 +140,8 @@ def text(result: dict) -> str:
                 per_name = value.items() if "estimate" not in value else [(None, value)]
                 lines += [f"  {name}{f'[{label}]' if label else ''} = {_estimate(stats)}" for label, stats in per_name]
             for name, score in group["log_likelihood_per_choice"].items():
-                lines.append(f"  LL/choice {name}: train {score['train']:.4f}, held-out {score['held_out']:.4f}")
+                files = f", held-out files {score['held_out_files']:.4f}" if "held_out_files" in score else ""
+                lines.append(f"  LL/choice {name}: train {score['train']:.4f}, held-out {score['held_out']:.4f}{files}")
             predictions = group.get("prediction", {})
             predictions = predictions if "choice_only" in predictions else {"choice_only": predictions}
             effect = group.get("random_effects")

@@ -410,24 +410,33 @@ def cross_validate(
     key,
     *,
     folds: int = 2,
+    by: str = "runs",
     seed: int = 0,
     steps: int = STEPS,
     weight: float = WEIGHT,
     replicas: int = 2000,
 ) -> list[dict]:
     """Held-out collective outcomes: the baseline runs of ``logs`` (files with exactly the names ``names``) are
-    dealt to ``folds`` folds; for each fold the choice-only and the collective fit use every other run (the
-    committed-minority runs included) and predict the held-out runs' mean stop time and the share of runs
-    each name won (``win_share``, per name), next to what those runs did."""
+    dealt to ``folds`` folds (``by="runs"``), or each baseline file is a fold of its own (``by="files"``: the held-out
+    condition, e.g. a population size, is never seen in training); for each fold the choice-only and the collective
+    fit use every other run (the committed-minority runs included) and predict the held-out runs' mean stop time and
+    the share of runs each name won (``win_share``, per name), next to what those runs did. A fold whose training
+    runs leave no baseline target has no collective fit (``collective`` then holds the ``reason``)."""
     import dataclasses
 
     from jaxconv.data.tidy import tidy_dataset
     from jaxconv.estimate.fit import fit_runs
     from jaxconv.estimate.likelihood import choice_data
 
+    if by not in ("runs", "files"):
+        raise ValueError(f"cross-validation is by 'runs' or 'files', got {by!r}")
     rng = np.random.default_rng(seed)
     baseline = [log for log in logs if log.meta.kind == "game" and log.runs and set(log.names) == set(names)]
-    fold_of = {(log.name, i): f for log in baseline for i, f in enumerate(rng.permutation(len(log.runs)) % folds)}
+    if by == "runs":
+        fold_of = {(log.name, i): f for log in baseline for i, f in enumerate(rng.permutation(len(log.runs)) % folds)}
+    else:
+        fold_of = {(log.name, i): f for f, log in enumerate(baseline) for i in range(len(log.runs))}
+        folds = len(baseline)
     out = []
     for fold in range(folds):
 
@@ -442,17 +451,28 @@ def cross_validate(
         data = choice_data(tidy_dataset(train), names, memory)
         choice_only = fit_runs(family, data, np.ones(data.n_runs))
         start = jax.tree.map(lambda x: x[0], choice_only.raw)
-        key, sub = jax.random.split(key)
-        collective = fit_collective(family, data, start, targets_of(train, names), sub, steps=steps, weight=weight)
+        policies = {"choice_only": choice_only.policy(0)}
+        targets = targets_of(train, names)
+        if targets:
+            key, sub = jax.random.split(key)
+            policies["collective"] = fit_collective(
+                family, data, start, targets, sub, steps=steps, weight=weight
+            ).policy
         for held in targets_of(test, names) if len(test) else []:
             row = {"fold": fold, "n_agents": held.n_agents, "held_out_runs": held.n_runs, "observed": held.__dict__}
-            for label, policy in (("choice_only", choice_only.policy(0)), ("collective", collective.policy)):
+            if by == "files":
+                row["held_out_file"] = test[0].name
+            for label, policy in policies.items():
                 key, sub = jax.random.split(key)
-                p = predict_baseline(policy, held.n_agents, len(names), memory, data.payoffs, replicas, sub)
+                p = predict_baseline(
+                    policy, held.n_agents, len(names), memory, data.payoffs, replicas, sub, stop_window=held.stop_window
+                )
                 row[label] = {
                     "stop_mean": float(np.nanmean(p["stop_rounds"])),
                     "win_share": (p["winners"] / max(p["winners"].sum(), 1)).round(4).tolist(),
                 }
+            if "collective" not in policies:
+                row["collective"] = {"reason": "the training runs leave no baseline file with 2 runs or more"}
             out.append(row)
     return out
 

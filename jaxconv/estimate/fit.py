@@ -27,6 +27,9 @@ the full-data estimate):
 - held-out log-likelihood: K-fold over runs, stratified by file (each file's runs shuffled and dealt to the folds in
   turn); each fold is fitted on the other runs and scored on its own; per choice = total held-out log-likelihood
   over all choices / number of choices. ``train`` is the full-data fit scored on all choices.
+- held-out log-likelihood over files (``held_out_files``, when the data have two files or more): leave one file
+  out, the same way; a file is a condition (population size, committed-minority series), so this asks whether the
+  policy carries over to a condition it was not fitted on.
 - bootstrap: runs resampled with replacement within each file, refitted; mean, sd and the 2.5-97.5% percentile
   interval of each parameter.
 """
@@ -362,8 +365,10 @@ def fit_choices(
     n_folds = int(fold.max()) + 1
     train = np.stack([fold != k for k in range(n_folds)]).astype(float)
     resamples = bootstrap_weights(data, bootstrap, rng)
+    file_fold = np.unique(data.run_file, return_inverse=True)[1]  # leave one file out (with two files or more)
+    by_file = np.stack([file_fold != k for k in range(int(file_fold.max()) + 1)]).astype(float)
 
-    def held_out(policies: list[Policy]) -> float:
+    def held_out(policies: list[Policy], fold: np.ndarray = fold) -> float:
         total = sum(_summed_log_likelihood(p, data, fold == k) for k, p in enumerate(policies))
         return total / data.n_choices
 
@@ -377,6 +382,9 @@ def fit_choices(
             "held_out": held_out([in_folds.policy(k) for k in range(n_folds)]),
             "converged": bool(np.all(np.append(full.gradient_norm, in_folds.gradient_norm) < CONVERGED)),
         }
+        if len(by_file) > 1:
+            in_files = fit_runs(fam, data, by_file, estimate, prior_sd=prior_sd)
+            scores[name]["held_out_files"] = held_out([in_files.policy(k) for k in range(len(by_file))], file_fold)
         estimates_of[name] = (full, estimate)
         if auto and held_out_outcomes is not None and name.startswith(SOFTMAX.name):
             scores[name]["held_out_outcomes"] = held_out_outcomes([in_folds.policy(k) for k in range(n_folds)], fold)
@@ -388,12 +396,17 @@ def fit_choices(
     fitted, start = estimates_of[main.name]
     uniform = float(-np.log(data.n_names))
     scores["uniform"] = {"train": uniform, "held_out": uniform}
+    if len(by_file) > 1:
+        scores["uniform"]["held_out_files"] = uniform
     for depth in lookup_depths:
         scores[f"lookup_depth_{depth}"] = {
             "train": _summed_log_likelihood(lookup_table(data, depth, smoothing), data) / data.n_choices,
             "held_out": held_out([lookup_table(data, depth, smoothing, w) for w in train]),
             "smoothing": smoothing,
         }
+        if len(by_file) > 1:
+            tables = [lookup_table(data, depth, smoothing, w) for w in by_file]
+            scores[f"lookup_depth_{depth}"]["held_out_files"] = held_out(tables, file_fold)
 
     resampled = fit_runs(main, data, resamples, start, prior_sd=prior_sd) if bootstrap else None
     estimates = {k: v[0] for k, v in fitted.parameters().items()}
@@ -417,6 +430,7 @@ def fit_choices(
         "prior_sd": prior_sd,
         "log_likelihood_per_choice": scores,
         "folds": n_folds,
+        "file_folds": len(by_file) if len(by_file) > 1 else 0,
         "bootstrap": {
             "resamples": bootstrap,
             "converged": int(np.sum(resampled.gradient_norm < CONVERGED)) if bootstrap else 0,
