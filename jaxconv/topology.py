@@ -102,6 +102,24 @@ def _check_int(name: str, value, minimum: int, maximum: int = _MAX_NODES) -> int
     return int(value)
 
 
+_BYTES_PER_EDGE = 512  # peak memory of a build through networkx, measured ~450 B per edge (ws, regular; n = 10^6)
+_BYTES_PER_NODE = 1024  # and ~900 B per node; about half of each without networkx (ring, lattice2d)
+
+
+def _check_memory(kind: str, n: int, n_edges: float) -> None:
+    """ValueError naming the sizes when building a graph of ``n_edges`` edges on ``n`` nodes would need more than the
+    share of the available memory a run may use (checked before anything is allocated)."""
+    from jaxconv.engine import MEMORY_SAFETY, memory_limits
+
+    need = _BYTES_PER_EDGE * n_edges + _BYTES_PER_NODE * n
+    available = memory_limits()[0]
+    if need > MEMORY_SAFETY * available:
+        raise ValueError(
+            f"not enough memory to build the {kind} graph on n={n} nodes: about {n_edges:.3g} edges need "
+            f"~{need / 1e9:.3g} GB, {available / 1e9:.3g} GB available"
+        )
+
+
 def _check_probability(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be a probability in [0, 1], got {name}={value!r}")
@@ -198,6 +216,7 @@ def ring(n: int, k: int = 2) -> NeighbourGraph:
     """Ring lattice: node i is linked to the k nearest nodes i +- 1, ..., i +- k/2 (mod n), k even, k < n."""
     n = _check_int("n", n, 3)
     k = _check_even_degree(k, n)
+    _check_memory("ring", n, n * k / 2)
     nodes = np.arange(n)
     edges = [np.stack([nodes, (nodes + j) % n], axis=1) for j in range(1, k // 2 + 1)]
     return _build(n, np.concatenate(edges), "ring", allow_disconnected=False)
@@ -209,6 +228,7 @@ def lattice2d(side: int, periodic: bool = True) -> NeighbourGraph:
     With periodic=True (torus, side >= 3) every node has degree 4; otherwise border nodes have 2 or 3.
     """
     side = _check_int("side", side, 3 if periodic else 2)
+    _check_memory("lattice2d", side * side, 2 * side * side)
     index = np.arange(side * side).reshape(side, side)
     if periodic:
         right, down = np.roll(index, -1, axis=1), np.roll(index, -1, axis=0)
@@ -245,6 +265,7 @@ def erdos_renyi(
     p = _check_probability("p", p)
     if 0.0 < p and 1.0 - p == 1.0:
         raise ValueError(f"p={p!r} is too small to sample (1 - p rounds to 1); use p = 0 or p >= 1e-15")
+    _check_memory("erdos_renyi", n, p * n * (n - 1) / 2)
     graph = nx.fast_gnp_random_graph(n, p, seed=_check_int("seed", seed, 0))
     return _build(n, _edge_array(graph), "erdos_renyi", allow_disconnected)
 
@@ -255,6 +276,7 @@ def barabasi_albert(n: int, m: int, seed: int) -> NeighbourGraph:
     m = _check_int("m", m, 1)
     if m >= n:
         raise ValueError(f"m must be < n={n}, got m={m}")
+    _check_memory("barabasi_albert", n, m * n)
     graph = nx.barabasi_albert_graph(n, m, seed=_check_int("seed", seed, 0))
     return _build(n, _edge_array(graph), "barabasi_albert", allow_disconnected=False)
 
@@ -267,6 +289,7 @@ def watts_strogatz(n: int, k: int, p: float, seed: int, *, allow_disconnected: b
     n = _check_int("n", n, 3)
     k = _check_even_degree(k, n)
     p = _check_probability("p", p)
+    _check_memory("watts_strogatz", n, n * k / 2)
     graph = nx.watts_strogatz_graph(n, k, p, seed=_check_int("seed", seed, 0))
     return _build(n, _edge_array(graph), "watts_strogatz", allow_disconnected)
 
@@ -279,6 +302,7 @@ def random_regular(n: int, d: int, seed: int, *, allow_disconnected: bool = Fals
         raise ValueError(f"d must be < n={n}, got d={d}")
     if n * d % 2:
         raise ValueError(f"n * d must be even, got n={n}, d={d}")
+    _check_memory("random_regular", n, n * d / 2)
     graph = nx.random_regular_graph(d, n, seed=_check_int("seed", seed, 0))
     return _build(n, _edge_array(graph), "random_regular", allow_disconnected)
 

@@ -243,6 +243,26 @@ def test_validation_errors_name_the_value(build, message):
         build()
 
 
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda n: topology.ring(n, 4),
+        lambda n: topology.lattice2d(int(n**0.5)),
+        lambda n: topology.erdos_renyi(n, mean_degree=8, seed=0),
+        lambda n: topology.barabasi_albert(n, 3, seed=0),
+        lambda n: topology.watts_strogatz(n, 4, 0.1, seed=0),
+        lambda n: topology.random_regular(n, 4, seed=0),
+    ],
+)
+def test_graph_too_large_for_memory_is_refused_before_building(build, monkeypatch):
+    """A graph whose build would not fit the available memory is refused naming the sizes, before networkx or
+    numpy allocate it (10^9 nodes would take the machine's whole memory); a small one still builds."""
+    monkeypatch.setenv("JAXCONV_MEMORY_LIMIT", str(100 << 20))
+    assert build(100).n_nodes == 100
+    with pytest.raises(ValueError, match=r"not enough memory to build the \w+ graph on n=\d+ nodes: about .* GB"):
+        build(10**9)
+
+
 def test_isolated_node_named_by_label():
     G = nx.Graph([("a", "b")])
     G.add_node("lonely")
