@@ -141,29 +141,27 @@ def test_collective_fit_matches_the_winner_share_of_each_of_three_names(tmp_path
 def test_cross_validation_over_files_predicts_each_population_size_from_the_other(tmp_path):
     """Two baseline files of one agent, N = 8 and N = 12: with ``by="files"`` each file is held out whole, both fits
     use only the other file, and the choice-only prediction of the held-out size's mean stop time agrees with its
-    runs (the agent is in the fitted family); ``by="runs"`` deals every baseline run to a fold."""
+    runs (the agent is in the fitted family)."""
     agent = softmax_agent({"Q": 0.3, "M": -0.3}, partner_weight=1.5, win_stay=1.0, memory=MEMORY)
     rng = np.random.default_rng(5)
     for n in (8, 12):
         runs = {
             r: simulate_run(rng, n_agents=n, memory=MEMORY, names=NAMES, max_interactions=80 * n, policy=agent)
-            for r in range(40)
+            for r in range(24)
         }
         (tmp_path / game_file_name("synth", "game", NAMES, n_agents=n, memory=MEMORY)).write_bytes(dumps(runs))
     logs = load_logs(tmp_path).files
     key = jax.random.key(4)
-    rows = cross_validate(SOFTMAX, logs, tuple(NAMES), MEMORY, key, by="files", steps=2, replicas=400)
+    rows = cross_validate(SOFTMAX, logs, tuple(NAMES), MEMORY, key, by="files", steps=1, replicas=300)
     assert sorted(row["n_agents"] for row in rows) == [8, 12]
     for row in rows:
         (held,) = [log for log in logs if log.name == row["held_out_file"]]
-        assert held.n_agents == row["n_agents"] and row["held_out_runs"] == len(held.runs) == 40
+        assert held.n_agents == row["n_agents"] and row["held_out_runs"] == len(held.runs) == 24
         stops = np.array([run.n_interactions / held.n_agents for run in held.runs])
         assert row["observed"]["stop_mean"] == pytest.approx(stops.mean())
         predicted = row["choice_only"]["stop_mean"]
         assert abs(predicted - stops.mean()) < Z_LIMIT * stops.std(ddof=1) / np.sqrt(len(stops)), (row, predicted)
         assert set(row["collective"]) == {"stop_mean", "win_share"}
-    by_runs = cross_validate(SOFTMAX, logs, tuple(NAMES), MEMORY, key, folds=2, by="runs", steps=1, replicas=50)
-    assert sum(row["held_out_runs"] for row in by_runs) == 80
     with pytest.raises(ValueError, match="'file'"):
         cross_validate(SOFTMAX, logs, tuple(NAMES), MEMORY, key, by="file")
 
