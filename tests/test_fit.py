@@ -2,6 +2,7 @@
 scores, predictions, the ``fit`` command (synthetic logs in the published schema; the real logs when present)."""
 
 import argparse
+import dataclasses
 import json
 import math
 
@@ -22,7 +23,7 @@ from jaxconv.estimate import (
     lookup_table,
     predict_baseline,
 )
-from jaxconv.estimate.fit import SOFTMAX
+from jaxconv.estimate.fit import SOFTMAX, round_dependence
 from jaxconv.estimate.pipeline import fit_path
 from jaxconv.policies import SoftmaxSurrogate
 from tests.reference_memory import policy_probabilities
@@ -202,6 +203,46 @@ def test_held_out_over_files_leaves_each_file_out(fitted, data):
     truth = float(log_likelihood(true_policy(), data))
     assert scores["softmax"]["held_out_files"] == pytest.approx(truth, abs=0.02)
     assert scores["softmax"]["held_out_files"] <= scores["softmax"]["train"]
+
+
+def test_round_of_each_choice_is_its_interaction_index_over_n(logs, data):
+    """``data.round`` is the population round of each choice: its interaction index in the run over N (every agent of
+    the committed-minority file counted), checked choice by choice against the logs, in the order of the data."""
+    expected = {}
+    for log in logs.files:
+        for run in log.runs:
+            for t, (p1, p2) in enumerate(run.players.tolist()):
+                chosen = [a for a in (p1, p2) if a not in run.committed_agents]
+                expected.setdefault((log.name, run.key), []).extend([t // N_AGENTS] * len(chosen))
+    for r in range(data.n_runs):
+        observed = data.round[data.run == r].tolist()
+        assert observed == expected[(data.files[data.run_file[r]], data.run_key[r])]
+
+
+def test_round_dependence_window_table_is_the_full_depth_lookup(data):
+    """The window table of the round-dependence check is P(name | whole window), i.e. the depth-H lookup table
+    (payoffs and fill follow from the names of a game window): its held-out score equals that table's, computed by
+    hand; the logs were simulated without round dependence, so the finer tables score worse."""
+    fold = np.arange(data.n_runs) % 3
+    report = round_dependence(data, fold)
+    total = 0.0
+    for k in range(3):
+        table = lookup_table(data, MEMORY, run_weights=(fold != k).astype(float))
+        total += float(np.asarray(choice_log_probs(table, data))[fold[data.run] == k].sum())
+    assert report["held_out"]["window"] == pytest.approx(total / data.n_choices, rel=1e-5)
+    assert not report["detected"] and report["gain"] < 0
+    assert set(report["round_bin_edges"]) == {"2", "4"}
+
+
+def test_round_dependence_is_detected_when_choices_change_with_the_round(data):
+    """Choices redrawn so that name 1 has probability 0.2 before the median round and 0.8 from it on, whatever the
+    window: the round-binned tables gain up to ln 2 - H(0.2) = 0.19 nats per choice (less where a window occurs in
+    one half only) and the check detects it."""
+    rng = np.random.default_rng(3)
+    late = data.round >= np.median(data.round)
+    choice = (rng.random(data.n_choices) < np.where(late, 0.8, 0.2)).astype(np.int32)
+    report = round_dependence(dataclasses.replace(data, choice=choice), np.arange(data.n_runs) % 3)
+    assert report["detected"] and 0.05 < report["gain"] < math.log(2) + 0.2 * math.log(0.2) + 0.8 * math.log(0.8)
 
 
 def test_predicted_outcomes_of_the_true_policy_match_the_simulated_logs(logs, data):

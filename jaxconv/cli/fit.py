@@ -142,6 +142,12 @@ def text(result: dict) -> str:
             for name, score in group["log_likelihood_per_choice"].items():
                 files = f", held-out files {score['held_out_files']:.4f}" if "held_out_files" in score else ""
                 lines.append(f"  LL/choice {name}: train {score['train']:.4f}, held-out {score['held_out']:.4f}{files}")
+            rounds = group["round_dependence"]
+            binned = ", ".join(f"{k} {v:.4f}" for k, v in rounds["held_out"].items() if k != "window")
+            lines.append(
+                f"  round dependence beyond the memory: held-out LL/choice window {rounds['held_out']['window']:.4f}, "
+                f"{binned}: {'detected' if rounds['detected'] else 'none'}"
+            )
             predictions = group.get("prediction", {})
             predictions = predictions if "choice_only" in predictions else {"choice_only": predictions}
             effect = group.get("random_effects")

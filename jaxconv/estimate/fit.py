@@ -32,6 +32,9 @@ the full-data estimate):
   policy carries over to a condition it was not fitted on.
 - bootstrap: runs resampled with replacement within each file, refitted; mean, sd and the 2.5-97.5% percentile
   interval of each parameter.
+- round dependence (:func:`round_dependence`): whether splitting the empirical table P(name | memory window) by
+  population round improves the held-out log-likelihood (it would if agents changed with the round in ways their
+  window does not show).
 """
 
 from collections.abc import Callable
@@ -326,6 +329,45 @@ def lookup_table(data: ChoiceData, depth: int, smoothing: float = 1.0, run_weigh
     return LookupTable(table.reshape((w + 1,) * (2 * depth) + (w,)))
 
 
+# ----- does a choice depend on the round beyond the memory? ------------------------------------------------------
+ROUND_BINS = (2, 4)  # the game choices split into this many equal-count bins of population round
+
+
+def round_dependence(data: ChoiceData, fold: np.ndarray, bins=ROUND_BINS, smoothing: float = 1.0) -> dict:
+    """Held-out check of round dependence: does a choice depend on the population round beyond the memory window?
+
+    In the AI-norms protocol the prompt shows the last H rounds, "round" min(rounds played, H) + 1 and the window's
+    score, all functions of the window, and a shuffled option order (not logged); so an agent can only depend on
+    the round through its window. Compared on the K folds ``fold`` ``(n_runs,)`` of runs, per game choice: the
+    held-out log-likelihood of the window table P(name | window) and of the tables P(name | window, round bin)
+    for each number of ``bins`` (equal-count bins of ``data.round``), both ``(count + smoothing) / (total + W
+    smoothing)``. ``gain``: the best binned table minus the window table; ``detected`` when positive. Single-prompt
+    answers (round -1) are left out."""
+    game = data.round >= 0
+    edges = {n: np.quantile(data.round[game], np.arange(1, n) / n) for n in bins}
+    cells = {"window": data.state[game]}
+    for n, cuts in edges.items():
+        cells[f"window_by_{n}_round_bins"] = data.state[game] * n + np.searchsorted(cuts, data.round[game], "right")
+    run, choice = data.run[game], data.choice[game]
+    report = {}
+    for label, cell in cells.items():
+        total = 0.0
+        for k in range(int(fold.max()) + 1):
+            train = fold[run] != k
+            counts = np.zeros((int(cell.max()) + 1, data.n_names))
+            np.add.at(counts, (cell[train], choice[train]), 1.0)
+            p = (counts + smoothing) / (counts.sum(axis=1, keepdims=True) + data.n_names * smoothing)
+            total += np.log(p[cell[~train], choice[~train]]).sum()
+        report[label] = float(total / game.sum())
+    gain = max(report[label] for label in report if label != "window") - report["window"]
+    return {
+        "held_out": report,
+        "round_bin_edges": {str(n): cuts.tolist() for n, cuts in edges.items()},
+        "gain": gain,
+        "detected": bool(gain > 0),
+    }
+
+
 # ----- one group of choices -------------------------------------------------------------------------------------
 @dataclass
 class GroupFit:
@@ -431,6 +473,7 @@ def fit_choices(
         "log_likelihood_per_choice": scores,
         "folds": n_folds,
         "file_folds": len(by_file) if len(by_file) > 1 else 0,
+        "round_dependence": round_dependence(data, fold, smoothing=smoothing),
         "bootstrap": {
             "resamples": bootstrap,
             "converged": int(np.sum(resampled.gradient_norm < CONVERGED)) if bootstrap else 0,
@@ -486,4 +529,5 @@ __all__ = [
     "laplace_draws",
     "lookup_table",
     "policy_from_parameters",
+    "round_dependence",
 ]

@@ -39,8 +39,10 @@ class ChoiceData:
 
     ``names``: the W names, in the order of the policy's name index; ``memory``: H; ``states``: the distinct
     windows; per choice (n,): ``state`` (index into states), ``choice`` (name index), ``run`` (index into the
-    runs); per run (n_runs,): ``run_file`` (index into ``files``) and ``run_key`` (the run's key in its file);
-    ``files``: the file names; ``payoffs``: (failure, success) of the files."""
+    runs), ``round`` (the population round of the choice in its run: interaction index // N, with N the agents of
+    its file; -1 for a single-prompt answer); per run (n_runs,): ``run_file`` (index into ``files``) and
+    ``run_key`` (the run's key in its file); ``files``: the file names; ``payoffs``: (failure, success) of the
+    files."""
 
     names: tuple[str, ...]
     memory: int
@@ -48,6 +50,7 @@ class ChoiceData:
     state: np.ndarray
     choice: np.ndarray
     run: np.ndarray
+    round: np.ndarray
     run_file: np.ndarray
     run_key: np.ndarray
     files: tuple[str, ...]
@@ -117,6 +120,9 @@ def choice_data(
     for f in files:
         recode[f, : len(tidy.names[f])] = [names.index(n) for n in tidy.names[f]]
     file = c["file"][keep]
+    n_agents = np.zeros(len(tidy.files), np.int64)  # N of each game file: its distinct agents, committed included
+    n_agents[files] = [len(np.unique(c["agent"][c["file"] == f])) for f in files]
+    population_round = np.where(c["single_prompt"][keep], -1, c["t"][keep] // np.maximum(n_agents[file], 1))
 
     def recoded(values):
         return recode[file[:, None] if values.ndim == 2 else file, values]
@@ -141,6 +147,7 @@ def choice_data(
         state=state.ravel().astype(np.int32),
         choice=recoded(c["choice"][keep]).astype(np.int32),
         run=run.ravel().astype(np.int32),
+        round=population_round.astype(np.int32),
         run_file=np.searchsorted(files, runs[:, 0]).astype(np.int32),
         run_key=runs[:, 1],
         files=tuple(tidy.files[f] for f in files),
