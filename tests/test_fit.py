@@ -13,7 +13,7 @@ import pytest
 
 from jaxconv.cli import fit as cli_fit
 from jaxconv.data import load_logs, tidy_dataset
-from jaxconv.data.synthetic import dumps, game_file_name, simulate_run
+from jaxconv.data.synthetic import dumps, game_file_name, simulate_run, softmax_agent
 from jaxconv.estimate import (
     choice_data,
     choice_log_probs,
@@ -24,10 +24,10 @@ from jaxconv.estimate import (
     predict_baseline,
 )
 from jaxconv.estimate.fit import SOFTMAX, round_dependence
-from jaxconv.estimate.pipeline import fit_path
+from jaxconv.estimate.pipeline import fit_path, window_table_reference
 from jaxconv.policies import SoftmaxSurrogate
 from tests.reference_memory import policy_probabilities
-from tests.stats import assert_means_agree, assert_proportion
+from tests.stats import Z_LIMIT, assert_means_agree, assert_proportion
 
 NAMES = ["Q", "M"]
 N_AGENTS, MEMORY, K = 10, 5, 3
@@ -245,6 +245,32 @@ def test_round_dependence_is_detected_when_choices_change_with_the_round(data):
     assert report["detected"] and 0.05 < report["gain"] < math.log(2) + 0.2 * math.log(0.2) + 0.8 * math.log(0.8)
 
 
+def test_window_table_reference_predicts_logs_of_a_one_round_memory_agent(tmp_path):
+    """Agents that look at their last round only (win-stay, lose-shift, a bias): the depth-1 window table is their
+    policy up to estimation noise, so the model-free reference must reproduce the logged stop times within the
+    sampling error of both samples; a depth beyond H is refused with the reason."""
+    rng = np.random.default_rng(11)
+    agent = softmax_agent({"Q": -0.3, "M": 0.3}, win_stay=3.0, lose_shift=1.5, memory=MEMORY)
+    runs = {
+        r: simulate_run(rng, n_agents=8, names=NAMES, memory=MEMORY, max_interactions=400 * 8, policy=agent)
+        for r in range(60)
+    }
+    _write(tmp_path, game_file_name("onestep", "game", NAMES, n_agents=8, memory=MEMORY), runs)
+    logs = load_logs(tmp_path).files
+    data = choice_data(tidy_dataset(logs), NAMES)
+    table = window_table_reference(data, logs, 1, 600, jax.random.key(0))
+    assert table["simulated"] and table["depth"] == 1 and len(table["targets"]) == 1
+    (base,) = table["baseline"]
+    assert base["predicted"]["stopped_fraction"] == 1.0
+    observed = [len(run["tracker"]["outcome"]) / 8 for run in runs.values()]
+    predicted = base["predicted"]["stop_rounds"]
+    assert base["observed"]["stop_rounds"]["mean"] == pytest.approx(np.mean(observed))
+    se = math.sqrt(np.var(observed, ddof=1) / len(observed) + predicted["sd"] ** 2 / predicted["n"])
+    assert abs(predicted["mean"] - np.mean(observed)) < Z_LIMIT * se
+    too_deep = window_table_reference(data, logs, MEMORY + 1, 10, jax.random.key(0))
+    assert not too_deep["simulated"] and f"exceeds H={MEMORY}" in too_deep["reason"]
+
+
 def test_predicted_outcomes_of_the_true_policy_match_the_simulated_logs(logs, data):
     """The logs were simulated with the true policy by jaxconv.data.synthetic: MemoryGame replicas of it must
     reproduce their winners and stop times within the sampling error."""
@@ -314,7 +340,7 @@ def test_fit_command_collective_side_by_side(logs_folder, capsys):
     parser = argparse.ArgumentParser()
     cli_fit.add_parser(parser.add_subparsers(dest="command"))
     options = "--names M,Q --bootstrap 2 --draws 3 --replicas 60 --folds 2 --collective --collective-steps 2 --progress"
-    options += " --random-effects"
+    options += " --random-effects --window-table 1"
     args = parser.parse_args(["fit", str(logs_folder), *options.split(), "--train", "baseline"])
     result = cli_fit.run(args)
     json.dumps(result)
@@ -333,6 +359,8 @@ def test_fit_command_collective_side_by_side(logs_folder, capsys):
         assert set(tipping["predicted"]["p_flip"]) == {str(k) for k in range(K + 1)}
         assert {t["condition"].split()[0] for t in prediction["targets"]} == {"baseline", "critical"}
         assert isinstance(prediction["not_predicted"], list)
+    table = group["window_table"]  # the model-free reference beside both fits
+    assert table["simulated"] and table["baseline"][0]["predicted"]["replicas"] == 60
     assert "collective fit" in capsys.readouterr().err  # progress on stderr
 
 

@@ -38,6 +38,13 @@ def add_parser(commands) -> None:
         help="per-run random first-move bias, kept when it raises the held-out likelihood of the first moves",
     )
     fit.add_argument(
+        "--window-table",
+        type=int,
+        default=0,
+        metavar="D",
+        help="also simulate the empirical table P(name | last D rounds) on the baseline files (0: no)",
+    )
+    fit.add_argument(
         "--transfer", action="store_true", help="also predict the model's other name sets (e.g. fit W=2, predict W=10)"
     )
     fit.add_argument("--progress", action="store_true", help="progress on stderr (default: on a terminal)")
@@ -81,6 +88,7 @@ def run(args) -> dict:
         flip_targets=args.flip_targets,
         random_effects=args.random_effects,
         single_prompts=args.single_prompts,
+        window_table=args.window_table,
     )
 
 
@@ -157,6 +165,17 @@ def text(result: dict) -> str:
                 lines.append(f"  random first-move bias: sd {effect['sd']:.3g}, held-out {gain:+.4f}/first, {kept}")
             elif effect is not None:
                 lines.append(f"  random first-move bias: not fitted, because {effect['reason']}")
+            table = group.get("window_table")
+            if table is not None and not table["simulated"]:
+                lines.append(f"  window table depth {table['depth']}: not simulated, {table['reason']}")
+            for base in table["baseline"] if table is not None and table["simulated"] else []:
+                observed, predicted = base["observed"], base["predicted"]
+                shares = {k: round(v, 3) for k, v in predicted["winner_share"].items()}
+                lines.append(
+                    f"  window table depth {table['depth']}: N={base['n_agents']} mean stop rounds observed "
+                    f"{observed['stop_rounds']['mean']:.2f}, predicted {predicted['stop_rounds']['mean']}, "
+                    f"winner shares {shares}"
+                )
             if "collective_fit" in group:
                 fit = group["collective_fit"]
                 if fit["fitted"]:

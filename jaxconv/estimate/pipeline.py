@@ -22,6 +22,10 @@ For each group:
   the Laplace approximation), each with the targets of issue [collective-fit] (``targets``: stop-time mean within
   15%, winner shares inside the observed 95% binomial interval, critical mass within one agent) and the conditions
   that could not be predicted with the reason (``not_predicted``);
+- with ``window_table=d`` > 0 (and ``replicas`` > 0), the model-free reference: the empirical table P(name | own and
+  partner names of the last d rounds) of the fitted runs, simulated on the baseline files. It is what any agent
+  fitted to the choices alone, seeing the last d rounds, can predict; when even it misses an outcome, the miss is
+  not in how choices depend on the memory (it is, e.g., heterogeneity between runs);
 - ``train="baseline"`` (or ``"committed"``) fits on the baseline (or committed-minority and evolved) runs only and
   predicts every condition: the out-of-condition test; ``transfer=True`` also predicts the model's other name sets
   of the same H (e.g. fit W=2, predict W=10).
@@ -76,6 +80,7 @@ def fit_path(
     flip_targets: bool = False,
     random_effects: bool = False,
     single_prompts: bool = False,
+    window_table: int = 0,
 ) -> dict:
     """Fit and predict every (model, names, H) group of the game files in ``path`` (module docstring)."""
     import jax
@@ -90,6 +95,7 @@ def fit_path(
         ("replicas", replicas, 0),
         ("draws", draws, 1),
         ("collective_steps", collective_steps, 1),
+        ("window_table", window_table, 0),
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{label} must be an integer >= {low}, got {value!r}")
@@ -139,6 +145,7 @@ def fit_path(
             "flip_targets": flip_targets,
             "random_effects": random_effects,
             "single_prompts": single_prompts,
+            "window_table": window_table,
         },
         "models": {},
         "skipped": [{"file": s.file, "run": s.run, "reason": s.reason} for s in collection.skipped],
@@ -211,6 +218,10 @@ def fit_path(
                                 fitted, raw, data, other_logs, replicas, draws, sub, seed, report, other_names, first_sd
                             )
                         group["transfer"][",".join(other_names)] = entry
+                if window_table:
+                    key, sub = jax.random.split(key)
+                    say(f"{label}: window table of depth {window_table}")
+                    group["window_table"] = window_table_reference(data, in_group, window_table, replicas, sub)
                 if not collective:  # the historical layout: the choice-only prediction in place
                     group["prediction"] = group["prediction"]["choice_only"]
             groups.append(group)
@@ -341,6 +352,35 @@ def _predict(fitted, raw, data, logs, replicas, draws, key, seed, say, names=Non
     prediction["parameter_draws"] = source
     prediction["targets"] = targets_met(prediction)
     return prediction
+
+
+MAX_TABLE = 10**6
+"""Largest window table (entries, (W + 1)^(2d) W) simulated as the model-free reference."""
+
+
+def window_table_reference(data, logs, depth: int, replicas: int, key) -> dict:
+    """The model-free reference of ``fit_path(window_table=depth)``: the lookup table of depth ``depth`` (smoothing 1,
+    as the held-out baseline) of the choices ``data`` (a ChoiceData), simulated on the baseline files among ``logs``
+    (``replicas`` per file), with the targets; ``simulated`` False with the ``reason`` when the depth exceeds H or
+    the table would exceed ``MAX_TABLE`` entries."""
+    from jaxconv.estimate.fit import lookup_table
+    from jaxconv.estimate.predict import compare, targets_met
+
+    entries = (data.n_names + 1) ** (2 * depth) * data.n_names
+    if depth > data.memory or entries > MAX_TABLE:
+        reason = f"depth {depth} exceeds H={data.memory}" if depth > data.memory else f"{entries:.3g} entries"
+        return {"depth": depth, "simulated": False, "reason": reason + f" (at most H and {MAX_TABLE:g} entries)"}
+    table = lookup_table(data, depth)
+    baseline = [log for log in logs if log.meta.kind == "game"]
+    prediction = compare(table, baseline, data.names, data.memory, data.payoffs, replicas, key)
+    return {
+        "depth": depth,
+        "smoothing": 1.0,
+        "simulated": True,
+        "baseline": prediction["baseline"],
+        "not_predicted": prediction["not_predicted"],
+        "targets": targets_met(prediction),
+    }
 
 
 def retarget(policy, fitted_names, names):

@@ -600,12 +600,13 @@ def _mean_interval(values: np.ndarray) -> list[float] | None:
 
 
 def _distribution(values: np.ndarray) -> dict:
-    """Mean and quartiles of stop times in population rounds (None when there are none)."""
+    """Mean, sd and quartiles of stop times in population rounds (None when there are none)."""
     if not len(values):
-        return {"n": 0, "mean": None, "quartiles": None}
+        return {"n": 0, "mean": None, "sd": None, "quartiles": None}
     return {
         "n": int(len(values)),
         "mean": float(values.mean()),
+        "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
         "quartiles": np.percentile(values, [25, 50, 75]).tolist(),
     }
 
