@@ -23,7 +23,7 @@ from jaxconv.estimate import (
     lookup_table,
     predict_baseline,
 )
-from jaxconv.estimate.fit import SOFTMAX, round_dependence
+from jaxconv.estimate.fit import SOFTMAX, round_dependence, run_dispersion, window_table_probabilities
 from jaxconv.estimate.pipeline import fit_path, window_table_reference
 from jaxconv.policies import SoftmaxSurrogate
 from tests.reference_memory import policy_probabilities
@@ -243,6 +243,43 @@ def test_round_dependence_is_detected_when_choices_change_with_the_round(data):
     choice = (rng.random(data.n_choices) < np.where(late, 0.8, 0.2)).astype(np.int32)
     report = round_dependence(dataclasses.replace(data, choice=choice), np.arange(data.n_runs) % 3)
     assert report["detected"] and 0.05 < report["gain"] < math.log(2) + 0.2 * math.log(0.2) + 0.8 * math.log(0.8)
+
+
+def test_run_dispersion_matches_a_per_run_computation_and_is_one_for_the_true_policy(data, fitted):
+    """W = 2: the statistic of a run is z^2, z = (choices of name 1 - expected) / sd, computed here run by run; under
+    the policy that simulated the logs its mean is 1 within the chi-square standard error; the fit reports it."""
+    p = np.exp(np.asarray(choice_log_probs(true_policy(), data)))  # probability of each observed choice
+    p_one = np.where(data.choice == 1, p, 1 - p)
+    z_squared = []
+    for r in range(data.n_runs):
+        mine = data.run == r
+        variance = np.sum(p_one[mine] * (1 - p_one[mine]))
+        if variance >= 1.0:
+            z_squared.append(np.sum((data.choice[mine] == 1) - p_one[mine]) ** 2 / variance)
+    report = run_dispersion(np.stack([1 - p_one, p_one], axis=1), data)
+    assert report["runs"] == len(z_squared) and report["se"] == pytest.approx(math.sqrt(2 / len(z_squared)))
+    assert report["dispersion"] == pytest.approx(np.mean(z_squared), rel=1e-6)
+    assert abs(report["dispersion"] - 1) < Z_LIMIT * report["se"]
+    assert sum(f["runs"] for f in report["per_file"].values()) == report["runs"]
+    reported = fitted.report["run_dispersion"]
+    assert abs(reported["policy"]["dispersion"] - 1) < Z_LIMIT * reported["policy"]["se"]
+
+
+def test_run_dispersion_detects_runs_that_differ(data):
+    """Choices redrawn with a per-run probability of name 1 (0.2 or 0.8, whatever the window): neither one shared
+    probability nor the window table of the same runs can follow the runs, and the dispersion is far above 1. With
+    W = 3 names drawn from the given probabilities it is 1 within the standard error (the pseudo-inverse path)."""
+    rng = np.random.default_rng(5)
+    per_run = np.where(np.arange(data.n_runs) % 2 == 0, 0.2, 0.8)
+    choice = (rng.random(data.n_choices) < per_run[data.run]).astype(np.int32)
+    differing = dataclasses.replace(data, choice=choice)
+    for probabilities in (np.full((data.n_choices, 2), 0.5), window_table_probabilities(differing)):
+        report = run_dispersion(probabilities, differing)
+        assert report["dispersion"] > 1 + 10 * Z_LIMIT * report["se"]
+    three = rng.dirichlet(np.ones(3), size=data.n_choices)
+    drawn = (rng.random(data.n_choices)[:, None] > np.cumsum(three, axis=1)).sum(axis=1).astype(np.int32)
+    report = run_dispersion(three, dataclasses.replace(data, names=("A", "B", "C"), choice=drawn))
+    assert abs(report["dispersion"] - 1) < Z_LIMIT * report["se"]
 
 
 def test_window_table_reference_predicts_logs_of_a_one_round_memory_agent(tmp_path):

@@ -368,6 +368,47 @@ def round_dependence(data: ChoiceData, fold: np.ndarray, bins=ROUND_BINS, smooth
     }
 
 
+# ----- do runs differ more than one policy allows? ---------------------------------------------------------------
+def run_dispersion(probabilities: np.ndarray, data: ChoiceData, min_variance: float = 1.0) -> dict:
+    """Over-dispersion between runs, given ``probabilities`` ``(n_choices, W)`` of each choice's names (a policy's
+    in the window of the choice, or an empirical table's). Per run, the residual ``r = sum_i (y_i - p_i)`` ``(W,)``
+    of its choices (``y_i`` one-hot) and its covariance ``C = sum_i diag(p_i) - p_i p_i'``: given the windows the
+    choices are independent draws, so if ``p`` is right ``r' C^+ r / (W - 1)`` has mean 1 whatever the dynamics.
+    ``dispersion``: its mean over the runs whose ``trace C`` is at least ``min_variance`` (runs of near-certain
+    choices carry no information), ``se`` = sqrt(2 / ((W - 1) runs)) (its chi-square value), ``per_file``. Well above
+    1: the runs differ from one another (between conditions or within one) or ``p`` has the wrong form; with
+    ``p`` from the window table of the same runs (flexible, fitted in-sample: its mean sits below 1 when nothing
+    differs), only the first remains. ``dispersion`` None, with the ``reason``, when no run qualifies."""
+    eye = np.eye(data.n_names)
+    residual = np.zeros((data.n_runs, data.n_names))
+    np.add.at(residual, data.run, eye[data.choice] - probabilities)
+    covariance = np.zeros((data.n_runs, data.n_names, data.n_names))
+    np.add.at(covariance, data.run, probabilities[:, :, None] * (eye - probabilities[:, None, :]))
+    used = np.trace(covariance, axis1=1, axis2=2) >= min_variance
+    if not used.any():
+        return {"dispersion": None, "runs": 0, "reason": f"no run has a choice variance of at least {min_variance}"}
+    inverse = np.linalg.pinv(covariance[used], hermitian=True)
+    statistic = np.einsum("rw,rwv,rv->r", residual[used], inverse, residual[used]) / (data.n_names - 1)
+    run_file = data.run_file[used]
+    return {
+        "dispersion": float(statistic.mean()),
+        "se": float(np.sqrt(2.0 / ((data.n_names - 1) * used.sum()))),
+        "runs": int(used.sum()),
+        "per_file": {
+            data.files[f]: {"dispersion": float(statistic[run_file == f].mean()), "runs": int(np.sum(run_file == f))}
+            for f in np.unique(run_file)
+        },
+    }
+
+
+def window_table_probabilities(data: ChoiceData, smoothing: float = 1.0) -> np.ndarray:
+    """``(n_choices, W)`` P(name | the choice's whole window) read off all the choices, ``(count + smoothing) /
+    (total + W smoothing)``."""
+    counts = np.zeros((len(data.states.fill), data.n_names))
+    np.add.at(counts, (data.state, data.choice), 1.0)
+    return ((counts + smoothing) / (counts.sum(axis=1, keepdims=True) + data.n_names * smoothing))[data.state]
+
+
 # ----- one group of choices -------------------------------------------------------------------------------------
 @dataclass
 class GroupFit:
@@ -405,31 +446,36 @@ def fit_choices(
     rng = np.random.default_rng(seed)
     fold = fold_of_runs(data, folds, rng)
     n_folds = int(fold.max()) + 1
-    train = np.stack([fold != k for k in range(n_folds)]).astype(float)
     resamples = bootstrap_weights(data, bootstrap, rng)
     file_fold = np.unique(data.run_file, return_inverse=True)[1]  # leave one file out (with two files or more)
-    by_file = np.stack([file_fold != k for k in range(int(file_fold.max()) + 1)]).astype(float)
+    splits = {"held_out": fold}  # score label -> (n_runs,) fold of each run; each fold fitted without its runs
+    if file_fold.max() > 0:
+        splits["held_out_files"] = file_fold
 
-    def held_out(policies: list[Policy], fold: np.ndarray = fold) -> float:
-        total = sum(_summed_log_likelihood(p, data, fold == k) for k, p in enumerate(policies))
+    def held_out(policies: list[Policy], which: np.ndarray) -> float:
+        """Log-likelihood per choice, each fold's choices scored by the policy fitted without them."""
+        total = sum(_summed_log_likelihood(p, data, which == k) for k, p in enumerate(policies))
         return total / data.n_choices
+
+    def without_each(which: np.ndarray) -> np.ndarray:
+        """``(K, n_runs)`` run weights of the K fits, each without one fold of ``which``."""
+        return np.stack([which != k for k in range(int(which.max()) + 1)]).astype(float)
 
     scores, estimates_of = {}, {}
     for name, fam in FAMILIES.items():
         full = fit_runs(fam, data, np.ones(data.n_runs), prior_sd=prior_sd)
         estimate = jax.tree.map(lambda x: x[0], full.raw)
-        in_folds = fit_runs(fam, data, train, estimate, prior_sd=prior_sd)
-        scores[name] = {
-            "train": float(full.log_likelihood[0]),
-            "held_out": held_out([in_folds.policy(k) for k in range(n_folds)]),
-            "converged": bool(np.all(np.append(full.gradient_norm, in_folds.gradient_norm) < CONVERGED)),
-        }
-        if len(by_file) > 1:
-            in_files = fit_runs(fam, data, by_file, estimate, prior_sd=prior_sd)
-            scores[name]["held_out_files"] = held_out([in_files.policy(k) for k in range(len(by_file))], file_fold)
+        scores[name] = {"train": float(full.log_likelihood[0])}
+        gradient_norms, fold_policies = [full.gradient_norm], {}
+        for label, which in splits.items():
+            refits = fit_runs(fam, data, without_each(which), estimate, prior_sd=prior_sd)
+            fold_policies[label] = [refits.policy(k) for k in range(int(which.max()) + 1)]
+            scores[name][label] = held_out(fold_policies[label], which)
+            gradient_norms.append(refits.gradient_norm)
+        scores[name]["converged"] = bool(np.all(np.concatenate(gradient_norms) < CONVERGED))
         estimates_of[name] = (full, estimate)
         if auto and held_out_outcomes is not None and name.startswith(SOFTMAX.name):
-            scores[name]["held_out_outcomes"] = held_out_outcomes([in_folds.policy(k) for k in range(n_folds)], fold)
+            scores[name]["held_out_outcomes"] = held_out_outcomes(fold_policies["held_out"], fold)
     if main is None:  # auto: the softmax family of the best held-out log-likelihood (and consistent outcomes)
         candidates = [n for n in FAMILIES if n.startswith(SOFTMAX.name)]
         consistent = [n for n in candidates if scores[n].get("held_out_outcomes", {}).get("consistent", True)]
@@ -437,18 +483,12 @@ def fit_choices(
         main = FAMILIES[policy]
     fitted, start = estimates_of[main.name]
     uniform = float(-np.log(data.n_names))
-    scores["uniform"] = {"train": uniform, "held_out": uniform}
-    if len(by_file) > 1:
-        scores["uniform"]["held_out_files"] = uniform
+    scores["uniform"] = {"train": uniform} | {label: uniform for label in splits}
     for depth in lookup_depths:
-        scores[f"lookup_depth_{depth}"] = {
-            "train": _summed_log_likelihood(lookup_table(data, depth, smoothing), data) / data.n_choices,
-            "held_out": held_out([lookup_table(data, depth, smoothing, w) for w in train]),
-            "smoothing": smoothing,
-        }
-        if len(by_file) > 1:
-            tables = [lookup_table(data, depth, smoothing, w) for w in by_file]
-            scores[f"lookup_depth_{depth}"]["held_out_files"] = held_out(tables, file_fold)
+        score = {"train": _summed_log_likelihood(lookup_table(data, depth, smoothing), data) / data.n_choices}
+        for label, which in splits.items():
+            score[label] = held_out([lookup_table(data, depth, smoothing, w) for w in without_each(which)], which)
+        scores[f"lookup_depth_{depth}"] = score | {"smoothing": smoothing}
 
     resampled = fit_runs(main, data, resamples, start, prior_sd=prior_sd) if bootstrap else None
     estimates = {k: v[0] for k, v in fitted.parameters().items()}
@@ -458,6 +498,7 @@ def fit_choices(
         name: _describe(estimates[name], laplace[name], boot[name], prior_sd, data.names if name in PER_NAME else None)
         for name in estimates
     }
+    log_probs = state_log_probs(fitted.policy(0), data.states, data.n_names)
     report = {
         "policy": policy,
         "selected_by": _selected_by(auto, held_out_outcomes is not None),
@@ -472,8 +513,12 @@ def fit_choices(
         "prior_sd": prior_sd,
         "log_likelihood_per_choice": scores,
         "folds": n_folds,
-        "file_folds": len(by_file) if len(by_file) > 1 else 0,
+        "file_folds": int(file_fold.max()) + 1 if "held_out_files" in splits else 0,
         "round_dependence": round_dependence(data, fold, smoothing=smoothing),
+        "run_dispersion": {
+            "policy": run_dispersion(np.exp(np.asarray(log_probs, np.float64))[data.state], data),
+            "window_table": run_dispersion(window_table_probabilities(data, smoothing), data),
+        },
         "bootstrap": {
             "resamples": bootstrap,
             "converged": int(np.sum(resampled.gradient_norm < CONVERGED)) if bootstrap else 0,
@@ -530,4 +575,6 @@ __all__ = [
     "lookup_table",
     "policy_from_parameters",
     "round_dependence",
+    "run_dispersion",
+    "window_table_probabilities",
 ]
