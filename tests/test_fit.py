@@ -273,8 +273,10 @@ def test_run_dispersion_detects_runs_that_differ(data):
     per_run = np.where(np.arange(data.n_runs) % 2 == 0, 0.2, 0.8)
     choice = (rng.random(data.n_choices) < per_run[data.run]).astype(np.int32)
     differing = dataclasses.replace(data, choice=choice)
-    for probabilities in (np.full((data.n_choices, 2), 0.5), window_table_probabilities(differing)):
-        report = run_dispersion(probabilities, differing)
+    table, seen = window_table_probabilities(differing)
+    assert np.all(table[seen == 1].max(axis=1) == pytest.approx(2 / 3))  # (1 + 1) / (1 + 2): smoothing 1
+    for probabilities, counted in ((np.full((data.n_choices, 2), 0.5), None), (table, seen >= 20)):
+        report = run_dispersion(probabilities, differing, choices=counted)
         assert report["dispersion"] > 1 + 10 * Z_LIMIT * report["se"]
     three = rng.dirichlet(np.ones(3), size=data.n_choices)
     drawn = (rng.random(data.n_choices)[:, None] > np.cumsum(three, axis=1)).sum(axis=1).astype(np.int32)

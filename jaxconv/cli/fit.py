@@ -150,13 +150,13 @@ def text(result: dict) -> str:
             for name, score in group["log_likelihood_per_choice"].items():
                 files = f", held-out files {score['held_out_files']:.4f}" if "held_out_files" in score else ""
                 lines.append(f"  LL/choice {name}: train {score['train']:.4f}, held-out {score['held_out']:.4f}{files}")
-            spread = group["run_dispersion"]
-            if spread["policy"]["dispersion"] is not None:
-                lines.append(
-                    f"  run dispersion (1 = runs alike): {spread['policy']['dispersion']:.2f} under the policy, "
-                    f"{spread['window_table']['dispersion']:.2f} under the window table "
-                    f"(se {spread['policy']['se']:.2f}, {spread['policy']['runs']} runs)"
-                )
+            spread = [
+                f"{v['dispersion']:.2f} under the {label.replace('_', ' ')} (se {v['se']:.2f}, {v['runs']} runs)"
+                if v["dispersion"] is not None
+                else f"none under the {label.replace('_', ' ')} ({v['reason']})"
+                for label, v in group["run_dispersion"].items()
+            ]
+            lines.append(f"  run dispersion (1 = runs alike): {'; '.join(spread)}")
             rounds = group["round_dependence"]
             binned = ", ".join(f"{k} {v:.4f}" for k, v in rounds["held_out"].items() if k != "window")
             lines.append(

@@ -369,7 +369,7 @@ def round_dependence(data: ChoiceData, fold: np.ndarray, bins=ROUND_BINS, smooth
 
 
 # ----- do runs differ more than one policy allows? ---------------------------------------------------------------
-def run_dispersion(probabilities: np.ndarray, data: ChoiceData, min_variance: float = 1.0) -> dict:
+def run_dispersion(probabilities: np.ndarray, data: ChoiceData, min_variance: float = 1.0, choices=None) -> dict:
     """Over-dispersion between runs, given ``probabilities`` ``(n_choices, W)`` of each choice's names (a policy's
     in the window of the choice, or an empirical table's). Per run, the residual ``r = sum_i (y_i - p_i)`` ``(W,)``
     of its choices (``y_i`` one-hot) and its covariance ``C = sum_i diag(p_i) - p_i p_i'``: given the windows the
@@ -378,12 +378,16 @@ def run_dispersion(probabilities: np.ndarray, data: ChoiceData, min_variance: fl
     choices carry no information), ``se`` = sqrt(2 / ((W - 1) runs)) (its chi-square value), ``per_file``. Well above
     1: the runs differ from one another (between conditions or within one) or ``p`` has the wrong form; with
     ``p`` from the window table of the same runs (flexible, fitted in-sample: its mean sits below 1 when nothing
-    differs), only the first remains. ``dispersion`` None, with the ``reason``, when no run qualifies."""
+    differs; counted over well-seen windows, where smoothing does not distort it), only the first remains.
+    ``choices`` (bool ``(n_choices,)``, default all): the choices counted. ``dispersion`` None, with the ``reason``,
+    when no run qualifies."""
+    counted = np.ones(data.n_choices, bool) if choices is None else np.asarray(choices, bool)
+    run, p = data.run[counted], probabilities[counted]
     eye = np.eye(data.n_names)
     residual = np.zeros((data.n_runs, data.n_names))
-    np.add.at(residual, data.run, eye[data.choice] - probabilities)
+    np.add.at(residual, run, eye[data.choice[counted]] - p)
     covariance = np.zeros((data.n_runs, data.n_names, data.n_names))
-    np.add.at(covariance, data.run, probabilities[:, :, None] * (eye - probabilities[:, None, :]))
+    np.add.at(covariance, run, p[:, :, None] * (eye - p[:, None, :]))
     used = np.trace(covariance, axis1=1, axis2=2) >= min_variance
     if not used.any():
         return {"dispersion": None, "runs": 0, "reason": f"no run has a choice variance of at least {min_variance}"}
@@ -401,12 +405,16 @@ def run_dispersion(probabilities: np.ndarray, data: ChoiceData, min_variance: fl
     }
 
 
-def window_table_probabilities(data: ChoiceData, smoothing: float = 1.0) -> np.ndarray:
+WELL_SEEN = 20  # the window-table dispersion counts the choices made in windows seen at least this often
+
+
+def window_table_probabilities(data: ChoiceData, smoothing: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """``(n_choices, W)`` P(name | the choice's whole window) read off all the choices, ``(count + smoothing) /
-    (total + W smoothing)``."""
+    (total + W smoothing)``, and ``(n_choices,)`` the number of choices made in each choice's window."""
     counts = np.zeros((len(data.states.fill), data.n_names))
     np.add.at(counts, (data.state, data.choice), 1.0)
-    return ((counts + smoothing) / (counts.sum(axis=1, keepdims=True) + data.n_names * smoothing))[data.state]
+    total = counts.sum(axis=1, keepdims=True)
+    return ((counts + smoothing) / (total + data.n_names * smoothing))[data.state], total[data.state, 0]
 
 
 # ----- one group of choices -------------------------------------------------------------------------------------
@@ -499,6 +507,7 @@ def fit_choices(
         for name in estimates
     }
     log_probs = state_log_probs(fitted.policy(0), data.states, data.n_names)
+    table, seen = window_table_probabilities(data, smoothing)
     report = {
         "policy": policy,
         "selected_by": _selected_by(auto, held_out_outcomes is not None),
@@ -517,7 +526,7 @@ def fit_choices(
         "round_dependence": round_dependence(data, fold, smoothing=smoothing),
         "run_dispersion": {
             "policy": run_dispersion(np.exp(np.asarray(log_probs, np.float64))[data.state], data),
-            "window_table": run_dispersion(window_table_probabilities(data, smoothing), data),
+            "window_table": run_dispersion(table, data, choices=seen >= WELL_SEEN) | {"min_window_choices": WELL_SEEN},
         },
         "bootstrap": {
             "resamples": bootstrap,
