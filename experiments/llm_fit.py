@@ -9,7 +9,10 @@ parameter draws, play the experiment's protocol (:mod:`jaxconv.estimate.predict`
 :func:`jaxconv.estimate.pipeline.fit_path`.
 
 Figure, one row per model: observed (grey, 95% interval) vs choice-only fit (blue) vs collective fit (orange), each
-prediction with its 95% interval over parameter draws: mean stop time per baseline condition (population rounds);
+prediction with its 95% interval over parameter draws, and the model-free reference (green: the empirical table
+P(name | last 3 rounds) of the logged choices simulated itself, ``jaxconv fit --window-table 3``; W=2 only, a W=10
+table is too large): where even it misses, no agent fitted to the choices alone can do better, and the miss lies in
+how runs differ from one another (``run_dispersion``): mean stop time per baseline condition (population rounds);
 share of runs won by the second name in the W=2 baselines; share of runs won by each name in the W>2 baselines;
 critical mass k per committed-minority series (the paper's flip criterion, :mod:`jaxconv.criteria`; predicted:
 the median over replays of the observed design, as many runs per k as were logged with their budgets and stop rule,
@@ -42,9 +45,13 @@ from jaxconv.data.fetch import logs_path
 from jaxconv.estimate.pipeline import fit_path
 from jaxconv.estimate.predict import critical_mass_met
 
-FITS = (("choice_only", "C0", "choice-only fit"), ("collective", "C1", "collective fit"))
+FITS = (
+    ("choice_only", "C0", "choice-only fit"),
+    ("collective", "C1", "collective fit"),
+    ("window_table", "C2", "window table: the logged P(name | last rounds), model-free"),
+)
 SOURCE = "Ashery, Aiello & Baronchelli, Sci. Adv. 11 eadu9368 (2025): published logs"
-WIDTH = 0.27
+WIDTH = 0.2  # of a bar; observed and the fits side by side at x - 1.5 WIDTH, ..., x + 1.5 WIDTH
 
 
 def _options(parser):
@@ -77,9 +84,10 @@ def main():
     if args.quick:
         data = min(data.glob("*.zip"), key=lambda p: p.stat().st_size) if data.is_dir() else data
         settings = {"names": ["Q", "M"], "policy": "softmax", "bootstrap": 2, "replicas": 64, "folds": 2}
-        settings |= {"draws": 2, "collective_steps": 2}
+        settings |= {"draws": 2, "collective_steps": 2, "window_table": 1}
     else:
         settings = {"policy": "auto", "bootstrap": 19, "replicas": 4000, "draws": 20, "collective_steps": 60}
+        settings |= {"window_table": 3}
     result = fit_path(
         data,
         collective=True,
@@ -108,7 +116,7 @@ def draw(args, result: dict, data: Path) -> None:
                 print(f"{model} {line}")
     handles = [plt.Rectangle((0, 0), 1, 1, color="0.45")] + [plt.Rectangle((0, 0), 1, 1, color=c) for _, c, _ in FITS]
     labels = ["LLM population (observed)"] + [label for _, _, label in FITS]
-    figure.legend(handles, labels, loc="outside upper center", ncol=3, frameon=False)
+    figure.legend(handles, labels, loc="outside upper center", ncol=4, frameon=False)
     save(args.out, "llm_fit", numbers, figure)
 
 
@@ -177,7 +185,10 @@ def cross_validation(args, data: Path) -> None:
 def _condition_rows(group: dict) -> dict:
     """Observed and both fits' predictions of one group, per condition."""
     label = ",".join(group["names"]) if len(group["names"]) <= 3 else f"W={len(group['names'])}"
-    predictions = group.get("prediction", {})
+    predictions = dict(group.get("prediction", {}))
+    table = group.get("window_table", {})
+    if table.get("simulated"):
+        predictions["window_table"] = {"baseline": table["baseline"], "tipping": []}
     out = {"names": group["names"], "policy": group["policy"], "stop": [], "winners": [], "critical": [], "lines": []}
     if not predictions.get("choice_only"):
         return out
@@ -210,7 +221,7 @@ def _condition_rows(group: dict) -> dict:
             "observed": series["observed"]["critical_k"],
         }
         for fit, _, _ in FITS:
-            if fit in predictions:
+            if predictions.get(fit, {}).get("tipping"):
                 predicted = predictions[fit]["tipping"][i]["predicted"]
                 entry[fit] = {"k": predicted["critical_k"], "interval": predicted["critical_k_interval"]}
         out["critical"].append(entry)
@@ -280,13 +291,18 @@ def _errors(value, interval, low=-np.inf, high=np.inf):
 
 
 def _bars(axis, i, observed, observed_interval, fits: list, bounds=(-np.inf, np.inf)):
-    """Three bars at x = i: observed (grey) and the two fits, each with its clipped interval."""
+    """Bars at x = i: observed (grey) and each of ``FITS``, each with its clipped interval."""
     if observed is not None:
-        axis.bar(i - WIDTH, observed, WIDTH, color="0.45", yerr=_errors(observed, observed_interval, *bounds))
+        axis.bar(_x(i, 0), observed, WIDTH, color="0.45", yerr=_errors(observed, observed_interval, *bounds))
     for j, (value, interval) in enumerate(fits):
         if value is not None:
             color = FITS[j][1]
-            axis.bar(i + WIDTH * j, value, WIDTH, color=color, yerr=_errors(value, interval, *bounds), capsize=2)
+            axis.bar(_x(i, j + 1), value, WIDTH, color=color, yerr=_errors(value, interval, *bounds), capsize=2)
+
+
+def _x(i: int, k: int) -> float:
+    """Position of bar ``k`` (0: observed, then ``FITS``) of the group at x = i."""
+    return i + (k - len(FITS) / 2) * WIDTH
 
 
 def _empty(axis, text: str) -> None:
@@ -347,16 +363,16 @@ def _plot_critical(axis, model: str, rows: list[dict]) -> None:
         return _empty(axis, "no committed-minority series")
     for i, row in enumerate(rows):
         none = row["largest_k"] + 1
-        points = [(row["observed"], None, "0.45", -WIDTH)] + [
-            (row[f]["k"], row[f]["interval"], color, WIDTH * j) for j, (f, color, _) in enumerate(FITS) if f in row
+        points = [(row["observed"], None, "0.45", _x(i, 0))] + [
+            (row[f]["k"], row[f]["interval"], color, _x(i, j + 1)) for j, (f, color, _) in enumerate(FITS) if f in row
         ]
-        for value, interval, color, offset in points:
+        for value, interval, color, x in points:
             if interval is not None:
-                interval = [none if x is None else x for x in interval]
+                interval = [none if v is None else v for v in interval]
             if value is None:
-                axis.plot(i + offset, none, marker="^", color=color, markerfacecolor="none", markersize=8)
+                axis.plot(x, none, marker="^", color=color, markerfacecolor="none", markersize=8)
             else:
-                axis.errorbar(i + offset, value, yerr=_errors(value, interval, 0), fmt="o", color=color, capsize=2)
+                axis.errorbar(x, value, yerr=_errors(value, interval, 0), fmt="o", color=color, capsize=2)
     axis.set_xticks(np.arange(len(rows)), [r["condition"] for r in rows], rotation=25, ha="right", fontsize=8)
     axis.set_xlim(-0.7, len(rows) - 0.3)
     axis.set_ylim(bottom=-0.5)
