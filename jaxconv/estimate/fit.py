@@ -311,6 +311,12 @@ def bootstrap_weights(data: ChoiceData, n_resamples: int, rng: np.random.Generat
 
 
 # ----- the lookup-table baseline --------------------------------------------------------------------------------
+def smoothed(counts: np.ndarray, smoothing: float) -> np.ndarray:
+    """Rows of ``counts`` ``(..., W)`` as distributions with additive smoothing: ``(count + smoothing) / (total +
+    W smoothing)`` (an empty row gives the uniform distribution)."""
+    return (counts + smoothing) / (counts.sum(axis=-1, keepdims=True) + counts.shape[-1] * smoothing)
+
+
 def lookup_table(data: ChoiceData, depth: int, smoothing: float = 1.0, run_weights=None) -> LookupTable:
     """P(name | own and partner names of the last ``depth`` rounds, index W = empty) estimated from the (weighted)
     choices: ``(count + smoothing) / (total + W smoothing)``; an unseen memory gives the uniform distribution."""
@@ -325,7 +331,7 @@ def lookup_table(data: ChoiceData, depth: int, smoothing: float = 1.0, run_weigh
             cell = cell * (w + 1) + np.where(np.asarray(names[:, h]) < 0, w, np.asarray(names[:, h]))
     counts = np.zeros(((w + 1) ** (2 * depth), w))
     np.add.at(counts, cell, np.asarray(choice_counts(data, run_weights)))
-    table = (counts + smoothing) / (counts.sum(axis=1, keepdims=True) + w * smoothing)
+    table = smoothed(counts, smoothing)
     return LookupTable(table.reshape((w + 1,) * (2 * depth) + (w,)))
 
 
@@ -356,8 +362,7 @@ def round_dependence(data: ChoiceData, fold: np.ndarray, bins=ROUND_BINS, smooth
             train = fold[run] != k
             counts = np.zeros((int(cell.max()) + 1, data.n_names))
             np.add.at(counts, (cell[train], choice[train]), 1.0)
-            p = (counts + smoothing) / (counts.sum(axis=1, keepdims=True) + data.n_names * smoothing)
-            total += np.log(p[cell[~train], choice[~train]]).sum()
+            total += np.log(smoothed(counts, smoothing)[cell[~train], choice[~train]]).sum()
         report[label] = float(total / game.sum())
     gain = max(report[label] for label in report if label != "window") - report["window"]
     return {
@@ -413,8 +418,7 @@ def window_table_probabilities(data: ChoiceData, smoothing: float = 1.0) -> tupl
     (total + W smoothing)``, and ``(n_choices,)`` the number of choices made in each choice's window."""
     counts = np.zeros((len(data.states.fill), data.n_names))
     np.add.at(counts, (data.state, data.choice), 1.0)
-    total = counts.sum(axis=1, keepdims=True)
-    return ((counts + smoothing) / (total + data.n_names * smoothing))[data.state], total[data.state, 0]
+    return smoothed(counts, smoothing)[data.state], counts.sum(axis=1)[data.state]
 
 
 # ----- one group of choices -------------------------------------------------------------------------------------
