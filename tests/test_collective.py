@@ -115,6 +115,36 @@ def test_collective_fit_recovers_a_first_move_bias_the_choice_fit_averages_away(
     assert result.log_likelihood < result.log_likelihood_choice_only  # bought with some choice likelihood
 
 
+def test_collective_fit_over_parameter_draws_fits_the_predictive_not_the_point(tmp_path):
+    """With parameter draws (``deviations``: the centre and the centre with the bias moved by +-0.75 per name) the
+    collective fit matches the winner share of the predictive, the runs pooled over the draws. The share is not
+    linear in the bias, so the fitted centre's own runs overshoot the observed share while the predictive meets
+    it."""
+    agent = softmax_agent({"Q": 0.2, "M": -0.2}, first_bias={"Q": -2.0, "M": 2.0}, partner_weight=1.5, memory=MEMORY)
+    logs = _logs(tmp_path, agent, runs=60, seed=2, rounds=60)
+    data = choice_data(tidy_dataset(logs), NAMES, MEMORY)
+    (target,) = targets_of(logs, tuple(NAMES))
+    start = jax.tree.map(lambda x: x[0], fit_runs(SOFTMAX, data, np.ones(data.n_runs)).raw)
+    deviations = jax.tree.map(lambda x: jnp.zeros((3,) + x.shape), start)
+    deviations["bias"] = jnp.array([[0.0, 0.0], [-0.75, 0.75], [0.75, -0.75]])
+    result = fit_collective(
+        SOFTMAX, data, start, [target], jax.random.key(1), steps=40, replicas=64, weight=20.0, deviations=deviations
+    )
+    replicas, key = 300, jax.random.key(0)
+
+    def m_share(raw, key):
+        policy = SOFTMAX.policy(raw)
+        return predict_baseline(policy, N_AGENTS, 2, MEMORY, data.payoffs, replicas, key)["winners"][1] / replicas
+
+    draws = [jax.tree.map(lambda r, d, i=i: r + d[i], result.raw, deviations) for i in range(3)]
+    predictive = np.mean([m_share(raw, jax.random.fold_in(key, i)) for i, raw in enumerate(draws)])
+    point = m_share(result.raw, key)
+    observed, se = target.win_share[1], target.win_se[1]
+    se_predictive = np.sqrt(predictive * (1 - predictive) / (3 * replicas))
+    assert abs(predictive - observed) < Z_LIMIT * np.hypot(se, se_predictive), (predictive, observed)
+    assert point > observed + 0.1, (point, observed)  # the centre alone overshoots
+
+
 def test_collective_fit_matches_the_winner_share_of_each_of_three_names(tmp_path):
     """W = 3: the per-name winner shares are targets too. A first move favouring X (empty memory) makes X win most
     runs; the choice-only plain softmax spreads the wins over the names, the collective fit raises X's bias and

@@ -25,6 +25,11 @@ Their gradients are score-function (REINFORCE) estimates with a leave-one-out ba
 the squared error's gradient uses two independent batches of replicas, (m_a - o) * grad m_b, so that it is unbiased.
 Optionally (:func:`flip_targets_of`), P(flip) of the committed-minority runs at the k that decide each series'
 critical mass is a target too (:class:`FlipTarget`, simulated by :func:`simulated_flips`).
+Given parameter draws (``deviations``), m_j is the outcome of the predictive rather than of the point estimate:
+the replicas are split over the draws, as in the predictions, which integrate over parameter uncertainty. A stop
+time is far from linear in the parameters (a few draws that agree slowly lengthen the mean), so a centre whose
+own runs meet a target can have a prediction that does not; fitting the predictive makes what is reported what
+was fitted.
 Optimised by Adam (optax) from the choice-only estimate; the reported estimate is the average of the iterates of
 the last third of the steps (Polyak-Ruppert averaging: each step's gradient is a noisy estimate, and the mean of
 the iterates around the optimum is less noisy than any one of them). ``weight`` = 1 gives a squared error of one
@@ -265,19 +270,37 @@ def simulated_outcomes(
     return jax.vmap(one)(jax.random.split(key, replicas))
 
 
-def _outcome_loss(key, policy, targets, n_names, memory, payoffs, replicas, first_sd):
-    """Unbiased-gradient estimate of sum_j (m_j - o_j)^2 / (2 s_j^2) (two batches) and the estimated m_j."""
+def _over_draws(simulate, key, policies, replicas: int):
+    """``simulate(key, policy, replicas)`` for each of the D stacked ``policies`` (leading axis D) with ``replicas``
+    // D replicas each (at least 1), pooled: every output with leading axis D * (replicas // D)."""
+    n_draws = jax.tree.leaves(policies)[0].shape[0]
+    per_draw = max(replicas // n_draws, 1)
+    out = jax.vmap(lambda k, p: simulate(k, p, per_draw))(jax.random.split(key, n_draws), policies)
+    return jax.tree.map(lambda x: x.reshape((n_draws * per_draw,) + x.shape[2:]), out)
+
+
+def _outcome_loss(key, policies, targets, n_names, memory, payoffs, replicas, first_sd):
+    """Unbiased-gradient estimate of sum_j (m_j - o_j)^2 / (2 s_j^2) (two batches) and the estimated m_j, the
+    outcomes of ``replicas`` runs split evenly over the D stacked ``policies`` (leading axis D)."""
     total = jnp.float32(0.0)
     estimates = []
     for target in targets:
         key, ka, kb = jax.random.split(key, 3)
         if isinstance(target, FlipTarget):
-            flip_a, lp_a = simulated_flips(ka, policy, target, n_names, memory, payoffs, replicas)
-            flip_b, lp_b = simulated_flips(kb, policy, target, n_names, memory, payoffs, replicas)
+
+            def flips(k, policy, r, target=target):
+                return simulated_flips(k, policy, target, n_names, memory, payoffs, r)
+
+            flip_a, lp_a = _over_draws(flips, ka, policies, replicas)
+            flip_b, lp_b = _over_draws(flips, kb, policies, replicas)
             pairs = [(flip_a, flip_b, target.p_flip, target.se, 1.0)]
         else:
-            a = simulated_outcomes(ka, policy, target, n_names, memory, payoffs, replicas, first_sd)
-            b = simulated_outcomes(kb, policy, target, n_names, memory, payoffs, replicas, first_sd)
+
+            def outcomes(k, policy, r, target=target):
+                return simulated_outcomes(k, policy, target, n_names, memory, payoffs, r, first_sd)
+
+            a = _over_draws(outcomes, ka, policies, replicas)
+            b = _over_draws(outcomes, kb, policies, replicas)
             lp_a, lp_b = a["log_prob"], b["log_prob"]
             pairs = [(a["stop"], b["stop"], target.stop_mean, target.stop_se, 1.0)]
             shares = (n_names - 1) / n_names  # the W shares sum to one: W - 1 free
@@ -339,26 +362,33 @@ def fit_collective(
     weight: float = WEIGHT,
     prior_sd: float = PRIOR_SD,
     first_sd: float = 0.0,
+    deviations: dict | None = None,
     progress=None,
 ) -> CollectiveFit:
     """Collective fit of ``family`` (module docstring) from ``start`` (the choice-only raw estimate) to ``targets``
     (baseline :class:`Target` and :class:`FlipTarget`, in the order of the trace's ``simulated``). ``progress``:
     a callable taking the step's dict, called after each step (e.g. to advance a progress bar). ``first_sd`` > 0: the
     simulated baseline runs have a per-run random first-move bias of that sd (:mod:`jaxconv.estimate.random_effects`),
-    held fixed."""
+    held fixed. ``deviations``: raw offsets with a leading axis D (a pytree like ``start``, its first row zero), the
+    parameter draws that predictions integrate over (:func:`jaxconv.estimate.pipeline.parameter_deviations`); the
+    simulated outcomes are then those of the predictive, replicas split evenly over the draws ``raw +
+    deviations[d]``, so that the fitted centre's prediction integrated over these draws is what meets the targets
+    (the point estimate alone can differ: the outcomes are not linear in the parameters). None: the point
+    estimate alone."""
     counts = choice_counts(data)
     n_choices = float(np.sum(np.asarray(counts)))
     n_runs = max(data.n_runs, 1)
     n_names, memory, payoffs = data.n_names, data.memory, data.payoffs
+    if deviations is None:
+        deviations = jax.tree.map(lambda x: jnp.zeros((1,) + jnp.shape(x)), start)
 
     def log_likelihood(raw):
         return mean_log_likelihood(state_log_probs(family.policy(raw), data.states, n_names), counts)
 
     def objective(raw, key):
         prior = sum(jnp.sum(x**2) for x in jax.tree.leaves(raw)) / (2 * prior_sd**2 * n_choices)
-        outcome, estimates = _outcome_loss(
-            key, family.policy(raw), targets, n_names, memory, payoffs, replicas, first_sd
-        )
+        policies = jax.vmap(family.policy)(jax.tree.map(lambda r, d: r + d, raw, deviations))
+        outcome, estimates = _outcome_loss(key, policies, targets, n_names, memory, payoffs, replicas, first_sd)
         ll = log_likelihood(raw)
         return -ll + prior + weight * outcome / n_runs, (ll, outcome, estimates)
 

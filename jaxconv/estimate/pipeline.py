@@ -13,7 +13,8 @@ For each group:
   when none is; the check needs ``replicas`` > 0);
 - with ``collective=True``, the collective fit (:mod:`jaxconv.estimate.collective`: choice likelihood plus simulated
   stop times, their distribution, per-name winner shares and success per round of the baseline runs; with
-  ``flip_targets=True`` also P(flip) of the committed-minority runs at the k that decide each critical mass);
+  ``flip_targets=True`` also P(flip) of the committed-minority runs at the k that decide each critical mass), its
+  simulated outcomes those of the prediction: over the same ``draws`` parameter draws;
 - with ``random_effects=True``, a per-run random first-move bias (:mod:`jaxconv.estimate.random_effects`), kept
   when it raises the held-out log-likelihood of the first moves; the collective fit and the predictions then
   simulate runs with their own first-move bias;
@@ -188,7 +189,7 @@ def fit_path(
                 group["random_effects"] = _random_effects(fitted, data, folds, seed)
                 first_sd = group["random_effects"]["sd"] if group["random_effects"].get("selected") else 0.0
             if collective:
-                options = (collective_steps, weight, flip_targets, first_sd)
+                options = (collective_steps, weight, flip_targets, first_sd, draws, seed)
                 fit_report, raw = _collective(fitted, data, in_group, key, options, say, bar, label, train)
                 group["collective_fit"] = fit_report
                 if raw is not None:
@@ -272,8 +273,12 @@ def _random_effects(fitted, data, folds, seed) -> dict:
 
 def _collective(fitted, data, logs, key, options, say, bar, label, train):
     """The collective fit of one group: (report, raw estimate or None with the reason in the report).
-    ``options``: (Adam steps, weight, P(flip) targets or not, sd of the random first-move bias)."""
-    steps, weight, flips, first_sd = options
+    ``options``: (Adam steps, weight, P(flip) targets or not, sd of the random first-move bias, parameter draws,
+    seed); the outcomes fitted are those of the prediction over the same draws (:func:`parameter_deviations`)."""
+    import jax
+    import jax.numpy as jnp
+
+    steps, weight, flips, first_sd, draws, seed = options
 
     from jaxconv.estimate.collective import fit_collective, flip_targets_of, targets_of
 
@@ -286,7 +291,8 @@ def _collective(fitted, data, logs, key, options, say, bar, label, train):
         return {"fitted": False, "reason": reason}, None
     if flips:
         targets += flip_targets_of(training, data.names, data.memory)
-    say(f"{label}: collective fit, {len(targets)} target group(s), {steps} steps")
+    deviations, source = parameter_deviations(fitted, data, draws, seed)
+    say(f"{label}: collective fit, {len(targets)} target group(s), {steps} steps, outcomes over the {source}")
     result = fit_collective(
         fitted.family,
         data,
@@ -296,12 +302,14 @@ def _collective(fitted, data, logs, key, options, say, bar, label, train):
         steps=steps,
         weight=weight,
         first_sd=first_sd,
+        deviations=jax.tree.map(lambda *rows: jnp.stack(rows), *deviations),
         progress=bar(label, steps),
     )
     parameters = {k: np.asarray(v).round(4).tolist() for k, v in fitted.family.parameters(result.policy).items()}
     report = {
         "fitted": True,
         "family": fitted.family.name,
+        "outcomes_of": source,
         "parameters": parameters,
         "log_likelihood_per_choice": {
             "choice_only": round(result.log_likelihood_choice_only, 5),
@@ -315,27 +323,16 @@ def _collective(fitted, data, logs, key, options, say, bar, label, train):
 
 
 def _predict(fitted, raw, data, logs, replicas, draws, key, seed, say, names=None, first_sd=0.0):
-    """Predictions of the fitted family at ``raw``, integrated over ``draws`` parameter draws: the bootstrap
-    resamples when there are any (shifted by ``raw`` - the choice-only estimate, for the collective fit), else the
-    Laplace approximation at the choice-only estimate, centred at ``raw``; with the targets. ``first_sd`` > 0:
-    each draw is a mixture of ``RUN_TYPES`` draws of the per-run random first-move bias."""
+    """Predictions of the fitted family at ``raw``, integrated over the ``draws`` parameter draws ``raw`` +
+    :func:`parameter_deviations`; with the targets. ``first_sd`` > 0: each draw is a mixture of ``RUN_TYPES`` draws
+    of the per-run random first-move bias."""
     import jax
 
-    from jaxconv.estimate.fit import laplace_draws
     from jaxconv.estimate.predict import compare, targets_met
 
     family = fitted.family
-    if draws <= 1:
-        parameter_draws, source = [raw], "point estimate"
-    elif fitted.bootstrap_raw:
-        shift = jax.tree.map(lambda a, b: a - b, raw, fitted.raw)
-        resamples = fitted.bootstrap_raw[: draws - 1]
-        parameter_draws = [raw] + [jax.tree.map(lambda r, s: r + s, r, shift) for r in resamples]
-        source = f"estimate and {len(resamples)} bootstrap resamples"
-    else:
-        parameter_draws = laplace_draws(family, data, fitted.raw, draws, seed, center=raw)
-        source = f"estimate and {draws - 1} Laplace draws"
-    policies = [family.policy(r) for r in parameter_draws]
+    deviations, source = parameter_deviations(fitted, data, draws, seed)
+    policies = [family.policy(jax.tree.map(lambda r, d: r + d, raw, deviation)) for deviation in deviations]
     names = data.names if names is None else tuple(names)
     if names != tuple(data.names):
         policies = [retarget(p, data.names, names) for p in policies]
@@ -352,6 +349,27 @@ def _predict(fitted, raw, data, logs, replicas, draws, key, seed, say, names=Non
     prediction["parameter_draws"] = source
     prediction["targets"] = targets_met(prediction)
     return prediction
+
+
+def parameter_deviations(fitted, data, draws: int, seed: int) -> tuple[list[dict], str]:
+    """The ``draws`` raw offsets that predictions integrate over, the first zero (the estimate itself), and where
+    they come from: the bootstrap resamples minus the choice-only estimate when there are any, else draws of the
+    Laplace approximation at the choice-only estimate minus it. A collective estimate borrows the same offsets
+    (it is not a maximum of the choice likelihood, so it has no curvature of its own to use)."""
+    import jax
+
+    from jaxconv.estimate.fit import laplace_draws
+
+    zero = jax.tree.map(lambda x: x * 0, fitted.raw)
+    if draws <= 1:
+        return [zero], "point estimate"
+    if fitted.bootstrap_raw:
+        resamples = fitted.bootstrap_raw[: draws - 1]
+        offsets = [jax.tree.map(lambda r, e: r - e, r, fitted.raw) for r in resamples]
+        return [zero, *offsets], f"estimate and {len(resamples)} bootstrap resamples"
+    laplace = laplace_draws(fitted.family, data, fitted.raw, draws, seed)[1:]
+    offsets = [jax.tree.map(lambda r, e: r - e, r, fitted.raw) for r in laplace]
+    return [zero, *offsets], f"estimate and {draws - 1} Laplace draws"
 
 
 MAX_TABLE = 10**6
