@@ -187,7 +187,10 @@ def text(result: dict) -> str:
                 fit = group["collective_fit"]
                 if fit["fitted"]:
                     ll = fit["log_likelihood_per_choice"]
-                    lines.append(f"  collective fit: LL/choice {ll['choice_only']:.5f} -> {ll['collective']:.5f}")
+                    lines.append(
+                        f"  collective fit: LL/choice {ll['choice_only']:.5f} -> {ll['collective']:.5f};"
+                        f" outcomes fitted over the {fit['outcomes_of']}"
+                    )
                 else:
                     lines.append(f"  collective fit: not fitted, because {fit['reason']}")
             for which, prediction in predictions.items():
