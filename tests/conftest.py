@@ -3,7 +3,10 @@
 import os
 from pathlib import Path
 
-import jax
+# test workers run side by side (pytest -n): on a GPU none may claim most of its memory up front
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+import jax  # noqa: E402
 import pytest
 
 jax.config.update("jax_num_cpu_devices", 8)
