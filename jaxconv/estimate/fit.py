@@ -260,12 +260,10 @@ def laplace_draws(
     n_draws: int,
     seed: int = 0,
     prior_sd: float = PRIOR_SD,
-    center: dict | None = None,
 ) -> list[dict]:
     """``n_draws`` raw parameter vectors from the Laplace approximation of the posterior at ``raw`` (Gaussian, the
     inverse curvature of the log posterior of all choices as covariance), for predictions that integrate over
-    parameter uncertainty; centred at ``center`` (default ``raw``: a collective estimate, which is not a maximum
-    of the choice likelihood, borrows the curvature of the choice-only one). The first draw is the centre."""
+    parameter uncertainty. The first draw is ``raw`` itself."""
     flat, unravel = ravel_pytree(raw)
     counts = choice_counts(data)
 
@@ -277,10 +275,9 @@ def laplace_draws(
     curvature, vectors = np.linalg.eigh(-(hessian + hessian.T) / 2)
     root = vectors @ np.diag(1 / np.sqrt(np.maximum(curvature, prior_sd**-2)))
     rng = np.random.default_rng(seed)
-    middle = flat if center is None else ravel_pytree(center)[0]
-    draws = [unravel(middle)]
+    draws = [unravel(flat)]
     for _ in range(n_draws - 1):
-        draws.append(unravel(jnp.asarray(np.asarray(middle) + root @ rng.standard_normal(len(flat)), jnp.float32)))
+        draws.append(unravel(jnp.asarray(np.asarray(flat) + root @ rng.standard_normal(len(flat)), jnp.float32)))
     return draws
 
 

@@ -364,12 +364,12 @@ def parameter_deviations(fitted, data, draws: int, seed: int) -> tuple[list[dict
     if draws <= 1:
         return [zero], "point estimate"
     if fitted.bootstrap_raw:
-        resamples = fitted.bootstrap_raw[: draws - 1]
-        offsets = [jax.tree.map(lambda r, e: r - e, r, fitted.raw) for r in resamples]
-        return [zero, *offsets], f"estimate and {len(resamples)} bootstrap resamples"
-    laplace = laplace_draws(fitted.family, data, fitted.raw, draws, seed)[1:]
-    offsets = [jax.tree.map(lambda r, e: r - e, r, fitted.raw) for r in laplace]
-    return [zero, *offsets], f"estimate and {draws - 1} Laplace draws"
+        others = fitted.bootstrap_raw[: draws - 1]
+        source = f"estimate and {len(others)} bootstrap resamples"
+    else:
+        others = laplace_draws(fitted.family, data, fitted.raw, draws, seed)[1:]
+        source = f"estimate and {draws - 1} Laplace draws"
+    return [zero, *(jax.tree.map(lambda r, e: r - e, r, fitted.raw) for r in others)], source
 
 
 MAX_TABLE = 10**6
