@@ -132,15 +132,18 @@ def simulated_shares(
 
 def flip_outcome_of_curves(shares, lengths, horizon_rounds: int | None = HORIZON_ROUNDS) -> dict:
     """The whole criterion on runs given as rows of per-round shares: the population ``curve``, whether it
-    ``flipped``, its last 3 rounds and their sum, and the share of runs that flipped on their own."""
+    ``flipped``, its last 3 rounds and their sum, and the number and share of runs that flipped on their own."""
     curve = population_curve(shares, lengths, horizon_rounds)
     last = curve[-FLIP_LAST_ROUNDS:]
+    flips = run_flips(shares, lengths, horizon_rounds)
     return {
         "flipped": ends_converged(curve),
         "last_rounds_share": [round(float(x), 4) for x in last],
         "last_rounds_sum": round(float(last.sum()), 4) if len(last) else None,
         "mean_share_by_round": [round(float(x), 4) for x in curve],
-        "run_flip_fraction": float(run_flips(shares, lengths, horizon_rounds).mean()) if len(lengths) else None,
+        "run_flip_fraction": float(flips.mean()) if len(lengths) else None,
+        "runs": len(lengths),
+        "runs_flipped": int(flips.sum()),
     }
 
 

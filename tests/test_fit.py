@@ -396,6 +396,9 @@ def test_fit_command_collective_side_by_side(logs_folder, capsys):
         assert base["observed"]["winner_interval"]["M"][0] <= base["observed"]["winner_share"]["M"]
         (tipping,) = prediction["tipping"]  # predicted although no committed run was fitted
         assert set(tipping["predicted"]["p_flip"]) == {str(k) for k in range(K + 1)}
+        check, design = tipping["predicted"]["flips_check"], tipping["predicted"]["design"]
+        assert 0 < check["p_value"] <= 1 and check["largest_gap_k"] in {int(k) for k in design}
+        assert set(tipping["predicted"]["p_flip_design"]) == set(design) == set(tipping["observed"]["runs_flipped"])
         assert {t["condition"].split()[0] for t in prediction["targets"]} == {"baseline", "critical"}
         assert isinstance(prediction["not_predicted"], list)
     table = group["window_table"]  # the model-free reference beside both fits

@@ -11,7 +11,13 @@ from jaxconv.data.logs import Run
 from jaxconv.data.summary import critical_masses, final_streak, stop_window, success_by_round
 from jaxconv.data.synthetic import dumps, game_file_name, simulate_run, softmax_agent
 from jaxconv.estimate.collective import simulated_outcomes, targets_of
-from jaxconv.estimate.predict import observed_design, predict_baseline, predict_experiments, predict_tipping
+from jaxconv.estimate.predict import (
+    flips_check,
+    observed_design,
+    predict_baseline,
+    predict_experiments,
+    predict_tipping,
+)
 from jaxconv.policies import SoftmaxSurrogate
 from tests.stats import Z_LIMIT, assert_means_agree
 
@@ -71,12 +77,14 @@ def test_replayed_critical_mass_follows_its_exact_law_given_per_run_flips():
     ks, budget, window = [2, 3, 4], 8 * N_AGENTS, 3 * N_AGENTS
     design = {k: [(budget, window)] * 2 for k in ks}
     experiments, replicas = 3000, 6000
-    replayed = predict_experiments(
-        POLICY, N_AGENTS, 2, MEMORY, PAYOFFS, 0, 1, design, experiments, jax.random.key(0)
-    ).ravel()
+    replays = predict_experiments(POLICY, N_AGENTS, 2, MEMORY, PAYOFFS, 0, 1, design, experiments, jax.random.key(0))
+    replayed = replays.critical_k.ravel()
     runs = predict_tipping(POLICY, N_AGENTS, 2, MEMORY, PAYOFFS, 0, 1, ks, replicas, jax.random.key(1), 8)
     p = runs["run_flip_fraction"]
     assert 0.02 < p[0] and p[-1] < 0.95, p
+    # the replays' per-run flip probability under the design is the same quantity, from other replicas
+    se = np.sqrt(p * (1 - p) / (2 * experiments) + p * (1 - p) / replicas)
+    assert np.all(np.abs(replays.p_flip[0] - p) < Z_LIMIT * se), (replays.p_flip, p)
     none_before, law, outcomes = 1.0, [], []
     for j, k in enumerate(ks):
         law.append(none_before * (1 - (1 - p[j]) ** 2))
@@ -88,6 +96,41 @@ def test_replayed_critical_mass_follows_its_exact_law_given_per_run_flips():
         # the law's own error from the estimated p (delta method, generous) plus the replays' binomial error
         se = np.sqrt(q * (1 - q) / experiments + 4 * q * (1 - q) / replicas)
         assert abs(observed - q) < Z_LIMIT * se, (observed, q, p)
+
+
+def test_flips_check_p_value_is_the_exact_binomial_tail():
+    """One k, one parameter draw: the p-value is P(G(X) >= G(f)) for X ~ Binomial(n, p), summed exactly here."""
+    from math import comb, log
+
+    n, p, samples = 10, 0.3, 40_000
+
+    def deviance(x):
+        terms = [(x, n * p), (n - x, n * (1 - p))]
+        return 2 * sum(a * log(a / b) for a, b in terms if a > 0)
+
+    for observed in (3, 6, 7, 10):
+        at_least = [x for x in range(n + 1) if deviance(x) >= deviance(observed) - 1e-9]
+        exact = sum(comb(n, x) * p**x * (1 - p) ** (n - x) for x in at_least)
+        check = flips_check([4], [observed], [n], [[p]], 10**6, np.random.default_rng(observed), samples)
+        se = np.sqrt(exact * (1 - exact) / samples)
+        assert abs(check["p_value"] - exact) < Z_LIMIT * se + 1e-4, (observed, exact)
+        assert check["largest_gap_k"] == 4 and abs(check["deviance"] - deviance(observed)) < 1e-3
+    assert flips_check([4], [10], [n], [[p]], 10**6, np.random.default_rng(0))["consistent"] is False  # p = 6e-6
+
+
+def test_flips_check_is_calibrated_under_the_prediction_and_integrates_over_draws():
+    """Counts drawn from the predictive (a draw, then binomials) give p-values below 0.05 about 5% of the time
+    (the test's discreteness makes it conservative); a k whose flips are far from every draw is the largest gap."""
+    rng = np.random.default_rng(0)
+    ks, runs = [1, 2, 4, 8], np.array([10, 10, 4, 2])
+    p_flip = np.array([[0.05, 0.2, 0.5, 0.9], [0.1, 0.4, 0.7, 0.95]])  # two parameter draws
+    repeats, small = 400, 0
+    for _ in range(repeats):
+        flips = rng.binomial(runs, p_flip[rng.integers(2)])
+        small += flips_check(ks, flips, runs, p_flip, 1000, rng, 2000)["p_value"] < 0.05
+    assert small / repeats < 0.05 + Z_LIMIT * np.sqrt(0.05 * 0.95 / repeats), small
+    check = flips_check(ks, [9, 2, 2, 2], runs, p_flip, 1000, rng)
+    assert not check["consistent"] and check["largest_gap_k"] == 1
 
 
 @pytest.mark.parametrize("window", [2 * N_AGENTS, 3 * N_AGENTS])

@@ -208,7 +208,9 @@ def text(result: dict) -> str:
                 for series in prediction.get("tipping", []):
                     lines.append(
                         f"  [{which}] N={series['n_agents']} {series['incumbent']} -> {series['pushed']}: critical k "
-                        f"observed {series['observed']['critical_k']}, predicted {series['predicted']['critical_k']}"
+                        f"observed {series['observed']['critical_k']}, predicted {series['predicted']['critical_k']}; "
+                        f"runs flipped per k against the predicted P(flip): p = "
+                        f"{series['predicted']['flips_check']['p_value']:.2g}"
                     )
                 for target in prediction.get("targets", []):
                     met = [k for k in ("stop_met", "winner_met", "critical_met") if k in target]

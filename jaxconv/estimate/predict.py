@@ -25,12 +25,13 @@ N agents, random pairs, both agents choose from their own memory of H rounds, pa
 """
 
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxconv.criteria import FLIP_LAST_ROUNDS, HORIZON_ROUNDS, flip_outcome_of_curves, simulated_shares
+from jaxconv.criteria import FLIP_LAST_ROUNDS, HORIZON_ROUNDS, flip_outcome_of_curves, run_flips, simulated_shares
 from jaxconv.data.logs import LogFile
 from jaxconv.data.summary import (
     critical_masses,
@@ -219,6 +220,14 @@ def observed_design(logs: list[LogFile], series: dict, horizon_rounds: int = HOR
     return dict(sorted(out.items()))
 
 
+class Replays(NamedTuple):
+    """What :func:`predict_experiments` returns: ``critical_k`` ``(D, experiments)`` of each replay, ``p_flip``
+    ``(D, K)`` per-run flip probability at each observed k under its logged design."""
+
+    critical_k: np.ndarray
+    p_flip: np.ndarray
+
+
 def predict_experiments(
     policy: Policy | list[Policy],
     n_agents: int,
@@ -231,12 +240,14 @@ def predict_experiments(
     experiments: int,
     key: jax.Array,
     horizon_rounds: int = HORIZON_ROUNDS,
-) -> np.ndarray:
+) -> Replays:
     """The observed experiment of a committed-minority series replayed ``experiments`` times per parameter draw:
     at every observed k as many simulated runs as were logged, each with the budget and stop rule of the logged run
     it stands for (``design``: k -> ``(budget, window)`` per run, :func:`observed_design`), the paper's criterion
     per k over those runs, and the critical mass of each replayed experiment (the smallest observed k whose runs
-    flipped; ``inf`` when none did) -> ``(D, experiments)``.
+    flipped; ``inf`` when none did) -> :class:`Replays`: ``critical_k`` ``(D, experiments)`` and ``p_flip``
+    ``(D, len(design))``, the probability that one run of each observed k (in ``sorted(design)`` order) flips by
+    its own padded curve (:func:`jaxconv.criteria.run_flips`), its runs' budgets and stop rules mixed as logged.
 
     With a few runs per k the observed critical mass is a noisy statistic of its design (one run per k flips or not
     by chance, and the runs' budgets decide how the converged runs are padded); this is the same statistic of the
@@ -245,6 +256,7 @@ def predict_experiments(
     ks = sorted(design)
     kinds = sorted({run for runs in design.values() for run in runs})  # (budget, window) pairs
     out = np.full((len(policies), experiments), np.inf)
+    p_flip = np.zeros((len(policies), len(ks)))
     for d, draw in enumerate(policies):
         members = _members(draw)
         runs_of: dict[tuple, list] = {}  # (k, budget, window) -> [(shares, lengths)] of every member
@@ -262,6 +274,8 @@ def predict_experiments(
         key, sub = jax.random.split(key)
         rng = np.random.default_rng(np.asarray(jax.random.key_data(sub)).tolist())
         pooled = {where: _pooled(parts) for where, parts in runs_of.items()}
+        flips = {where: run_flips(*rows, horizon_rounds).mean() for where, rows in pooled.items()}
+        p_flip[d] = [np.mean([flips[(k, *kind)] for kind in design[k]]) for k in ks]  # kinds weighted as logged
         order = {where: rng.permutation(len(rows[1])) for where, rows in pooled.items()}  # members interleaved
         width = max(rows[0].shape[1] for rows in pooled.values())
         for e in range(experiments):
@@ -277,7 +291,7 @@ def predict_experiments(
                 if flip_outcome_of_curves(np.concatenate(shares), np.concatenate(lengths), horizon_rounds)["flipped"]:
                     out[d, e] = k
                     break
-    return out
+    return Replays(out, p_flip)
 
 
 def _members(draw) -> list:
@@ -446,12 +460,28 @@ def compare(
         population = next((k for k in ks if predicted["flipped"][k]), None)
         by_draw = [next((k for k in ks if row[k]), np.nan) for row in predicted["by_draw"]["flipped"]]
         say(f"tipping {where}: the observed design replayed {experiments} times")
-        key, sub = jax.random.split(key)
-        replayed = predict_experiments(
-            policies, n, len(names), memory, payoffs, inc, push, design, max(experiments // len(policies), 1), sub,
-            horizon_rounds,
-        ).ravel()  # fmt: skip
+        key, sub, check_key = jax.random.split(key, 3)
+        per_draw_experiments = max(experiments // len(policies), 1)
+        replays = predict_experiments(
+            policies, n, len(names), memory, payoffs, inc, push, design, per_draw_experiments, sub, horizon_rounds
+        )  # fmt: skip
+        replayed = replays.critical_k.ravel()
         critical = _median_k(replayed)
+        observed_ks = sorted(design)
+        flips = np.array([observed_outcome[k]["runs_flipped"] for k in observed_ks])
+        logged = np.array([observed_outcome[k]["runs"] for k in observed_ks])
+        rng = np.random.default_rng(np.asarray(jax.random.key_data(check_key)).tolist())
+        check = flips_check(observed_ks, flips, logged, replays.p_flip, per_draw_experiments * len(policies), rng)
+        if not check["consistent"]:
+            gap = observed_ks.index(check["largest_gap_k"])
+            not_predicted.append(
+                {
+                    "series": where,
+                    "reason": f"the observed flips per k are unlikely under the predicted P(flip) per run "
+                    f"(p = {check['p_value']:.2g}); largest gap at k = {check['largest_gap_k']}: {flips[gap]} of "
+                    f"{logged[gap]} runs flipped, predicted {replays.p_flip[:, gap].mean():.2f} per run",
+                }
+            )
         if critical is None and series["critical_k"] is not None:
             not_predicted.append(
                 {
@@ -472,6 +502,7 @@ def compare(
                     "runs": {str(k): len(runs) for k, runs in sorted(runs_by_k.items())},
                     "last_rounds_share": {str(k): v["last_rounds_share"] for k, v in observed_outcome.items()},
                     "p_flip": {str(k): v["run_flip_fraction"] for k, v in observed_outcome.items()},
+                    "runs_flipped": {str(k): v["runs_flipped"] for k, v in observed_outcome.items()},
                     "critical_k": series["critical_k"],
                     "critical_fraction": series["critical_fraction"],
                 },
@@ -490,6 +521,8 @@ def compare(
                     "critical_k_within_one": _within_one(replayed, series["critical_k"]),
                     "critical_fraction": None if critical is None else critical / n,
                     "replayed_experiments": len(replayed),
+                    "p_flip_design": {str(k): round(float(p), 4) for k, p in zip(observed_ks, replays.p_flip.mean(0))},
+                    "flips_check": check,
                     "design": {
                         str(k): {
                             "runs": len(runs),
@@ -506,6 +539,46 @@ def compare(
             }
         )
     return {"baseline": baseline, "tipping": tipping, "not_predicted": not_predicted}
+
+
+FLIPS_ALPHA = 0.01  # observed flips per k with a smaller p-value under the prediction are reported as not predicted
+CHECK_SAMPLES = 20_000  # experiments drawn from the predictive to find the p-value of the observed flips
+
+
+def flips_check(
+    ks, flips, runs, p_flip, simulated_runs: int, rng: np.random.Generator, samples: int = CHECK_SAMPLES
+) -> dict:
+    """Are ``flips`` ``(K,)`` of ``runs`` ``(K,)`` observed runs at each of ``ks`` likely under the predicted
+    per-run flip probabilities ``p_flip`` ``(D, K)`` (per parameter draw, :class:`Replays`)?
+
+    The statistic is the deviance of the counts from the predictive mean p,
+    G = 2 sum_k [f log(f / n p) + (n - f) log((n - f) / (n (1 - p)))], with p kept half a simulated run (of
+    ``simulated_runs`` per k) away from 0 and 1. Its p-value is the share of ``samples`` experiments drawn from the
+    predictive (a parameter draw, then independent binomial counts per k) whose G is at least the observed one, so
+    at least 1 / (samples + 1). ``consistent`` when the p-value is >= ``FLIPS_ALPHA``; ``largest_gap_k`` is the k
+    with the largest share of G."""
+    flips, runs, p_flip = np.asarray(flips, float), np.asarray(runs, float), np.asarray(p_flip, float)
+    floor = 0.5 / max(simulated_runs, 1)
+    mean = np.clip(p_flip.mean(0), floor, 1 - floor)
+
+    def terms(f):
+        expected = runs * mean
+        return 2 * (_xlog_ratio(f, expected) + _xlog_ratio(runs - f, runs - expected))
+
+    observed = terms(flips)
+    drawn = rng.binomial(runs.astype(int), p_flip[rng.integers(len(p_flip), size=samples)])
+    p_value = (1 + np.sum(terms(drawn).sum(-1) >= observed.sum() - 1e-9)) / (samples + 1)
+    return {
+        "deviance": round(float(observed.sum()), 3),
+        "p_value": float(p_value),
+        "consistent": bool(p_value >= FLIPS_ALPHA),
+        "largest_gap_k": int(ks[int(np.argmax(observed))]),
+    }
+
+
+def _xlog_ratio(x, y):
+    """x log(x / y) with 0 log 0 = 0."""
+    return np.where(x > 0, x * np.log(np.where(x > 0, x, 1) / y), 0.0)
 
 
 CONSISTENT_Z = 2.5  # held-out outcomes within this many standard errors of the observed count as consistent
@@ -658,6 +731,7 @@ __all__ = [
     "binomial_interval",
     "compare",
     "critical_mass_met",
+    "flips_check",
     "held_out_outcomes",
     "observed_design",
     "predict_baseline",
