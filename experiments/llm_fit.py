@@ -224,15 +224,23 @@ def _condition_rows(group: dict) -> dict:
         for fit, _, _ in FITS:
             if predictions.get(fit, {}).get("tipping"):
                 predicted = predictions[fit]["tipping"][i]["predicted"]
-                entry[fit] = {"k": predicted["critical_k"], "interval": predicted["critical_k_interval"]}
+                entry[fit] = {
+                    "k": predicted["critical_k"],
+                    "interval": predicted["critical_k_interval"],
+                    "flips_p_value": predicted.get("flips_check", {}).get("p_value"),  # absent in older fit JSONs
+                }
         out["critical"].append(entry)
-        fits = ", ".join(f"{fit} {entry[fit]['k']}" for fit, _, _ in FITS if fit in entry)
+        fits = ", ".join(
+            f"{fit} {entry[fit]['k']} (flips per k p = {_number(entry[fit]['flips_p_value'], '.2g')})"
+            for fit, _, _ in FITS
+            if fit in entry
+        )
         out["lines"].append(f"{condition}: critical k observed {entry['observed']}, {fits}")
     return out
 
 
-def _number(value) -> str:
-    return "none" if value is None else f"{value:.2f}"
+def _number(value, spec: str = ".2f") -> str:
+    return "none" if value is None else format(value, spec)
 
 
 def _reproduced(model: str, rows: dict) -> list[dict]:
