@@ -22,6 +22,10 @@ N agents, random pairs, both agents choose from their own memory of H rounds, pa
     are the padding of the converged ones, and a k flips as soon as one of its runs converged.
   * ``critical_k_population``: the smallest k from 0 to the largest observed k whose pooled replicas (thousands
     per k, ``HORIZON_ROUNDS`` rounds each) flip: the critical mass of the policy itself, the limit of many runs per k.
+
+  A critical mass met can hide a miss in P(flip) per k, so :func:`flips_check` also asks whether the runs that
+  flipped at each observed k are likely under the replays' per-run flip probability (``p_flip_design``); a series
+  that fails it is listed in ``not_predicted``.
 """
 
 import math
