@@ -330,6 +330,23 @@ def test_predicted_outcomes_of_the_true_policy_match_the_simulated_logs(logs, da
     assert set(tipping["predicted"]["flipped"]) == {str(k) for k in range(K + 1)}
     assert tipping["predicted"]["flipped"]["0"] is False
     assert tipping["observed"]["flipped"] == {str(K): tipping["predicted"]["flipped"][str(K)]}
+    assert tipping["observed"]["runs"] == {str(K): 30} and tipping["predicted"]["flips_check"]["consistent"]
+
+
+def test_flips_the_policy_cannot_produce_are_not_predicted(logs, data):
+    """29 of the 30 logged runs at k = K flipped; a policy that clings to the incumbent M almost never flips, so its
+    critical mass may be "none", and the series is listed as not predicted, with the gap at k = K."""
+    import equinox as eqx
+
+    clinging = eqx.tree_at(lambda p: p.bias, true_policy(), jnp.array([-4.0, 4.0]))
+    out = compare(clinging, logs.files, data.names, data.memory, data.payoffs, 100, jax.random.key(6))
+    (tipping,) = out["tipping"]
+    assert tipping["observed"]["runs_flipped"] == {str(K): 29}
+    check = tipping["predicted"]["flips_check"]
+    assert not check["consistent"] and check["largest_gap_k"] == K
+    assert tipping["predicted"]["p_flip_design"][str(K)] < 0.2
+    (reason,) = [m["reason"] for m in out["not_predicted"] if "unlikely" in m.get("reason", "")]
+    assert f"k = {K}: 29 of 30 runs flipped" in reason
 
 
 def test_a_mixture_draw_pools_its_members(logs, data):
