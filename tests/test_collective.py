@@ -145,11 +145,11 @@ def test_collective_fit_over_parameter_draws_fits_the_predictive_not_the_point(t
 
     (over_draws, bias_over_draws), (centre_only, bias_centre_only) = predictive_m_share(True), predictive_m_share(False)
     observed, se = target.win_share[1], target.win_se[1]
-    se_predictive = np.sqrt(over_draws * (1 - over_draws) / (3 * replicas))
-    assert abs(over_draws - observed) < Z_LIMIT * np.hypot(se, se_predictive), (over_draws, observed)
+    se_over, se_centre = (np.sqrt(p * (1 - p) / (3 * replicas)) for p in (over_draws, centre_only))
+    assert abs(over_draws - observed) < Z_LIMIT * np.hypot(se, se_over), (over_draws, observed)
     assert bias_over_draws > bias_centre_only  # the fit over the draws moves the centre further
     # the centre-only fit's predictive falls short by more than the two predictives' sampling error
-    assert observed - centre_only > (observed - over_draws) + Z_LIMIT * np.sqrt(2) * se_predictive, (
+    assert observed - centre_only > (observed - over_draws) + Z_LIMIT * np.hypot(se_over, se_centre), (
         centre_only, over_draws, observed,
     )  # fmt: skip
 

@@ -556,11 +556,11 @@ def flips_check(
     per-run flip probabilities ``p_flip`` ``(D, K)`` (per parameter draw, :class:`Replays`)?
 
     The statistic is the deviance of the counts from the predictive mean p,
-    G = 2 sum_k [f log(f / n p) + (n - f) log((n - f) / (n (1 - p)))], with p kept half a simulated run (of
-    ``simulated_runs`` per k) away from 0 and 1. Its p-value is the share of ``samples`` experiments drawn from the
-    predictive (a parameter draw, then independent binomial counts per k) whose G is at least the observed one, so
-    at least 1 / (samples + 1). ``consistent`` when the p-value is >= ``FLIPS_ALPHA``; ``largest_gap_k`` is the k
-    with the largest share of G."""
+    G = 2 sum_k [f log(f / n p) + (n - f) log((n - f) / (n (1 - p)))], with p kept half a simulated run away from
+    0 and 1 (``simulated_runs``: a lower bound on the simulated runs per k, so the floor errs on the wide side). Its
+    p-value is the share of ``samples`` experiments drawn from the predictive (a parameter draw, then independent
+    binomial counts per k) whose G is at least the observed one, so at least 1 / (samples + 1). ``consistent`` when
+    the p-value is >= ``FLIPS_ALPHA``; ``largest_gap_k`` is the k with the largest share of G."""
     flips, runs, p_flip = np.asarray(flips, float), np.asarray(runs, float), np.asarray(p_flip, float)
     floor = 0.5 / max(simulated_runs, 1)
     mean = np.clip(p_flip.mean(0), floor, 1 - floor)
