@@ -103,13 +103,15 @@ def draw(args, result: dict, data: Path) -> None:
     """The figure, the printed lines and the JSON of a :func:`fit_path` result (with ``collective=True``)."""
     models = result["models"]
     numbers = {"source": str(data), "settings": result["settings"], "models": {}, "reproduced": []}
+    flips = {}  # model -> its committed-minority series, for the second figure
     figure, axes = plt.subplots(len(models), 4, figsize=(20, 4.6 * len(models)), squeeze=False, layout="constrained")
     for row, (model, entry) in zip(axes, models.items(), strict=True):
         rows = [_condition_rows(g) for g in entry["groups"]]
         _plot_stop(row[0], model, [r for rs in rows for r in rs["stop"]])
         _plot_winners(row[1], model, [r for rs in rows for r in rs["winners"] if len(r["names"]) == 2])
         _plot_many_winners(row[2], model, [r for rs in rows for r in rs["winners"] if len(r["names"]) > 2])
-        _plot_critical(row[3], model, [r for rs in rows for r in rs["critical"]])
+        flips[model] = [r for rs in rows for r in rs["critical"]]
+        _plot_critical(row[3], model, flips[model])
         numbers["models"][model] = {"conditions": rows, "fits": entry["groups"]}
         numbers["reproduced"] += [line for r in rows for line in _reproduced(model, r)]
         for r in rows:
@@ -119,6 +121,9 @@ def draw(args, result: dict, data: Path) -> None:
     labels = ["LLM population (observed)"] + [label for _, _, label in FITS]
     figure.legend(handles, labels, loc="outside upper center", ncol=4, frameon=False)
     save(args.out, "llm_fit", numbers, figure)
+    if any(flips.values()):
+        _flips_figure(flips).savefig(args.out / "llm_fit_flips.png", dpi=120, bbox_inches="tight")
+        print(f"wrote {args.out / 'llm_fit_flips.png'}")
 
 
 def cross_validation(args, data: Path) -> None:
@@ -220,6 +225,8 @@ def _condition_rows(group: dict) -> dict:
             "n_agents": series["n_agents"],
             "largest_k": max(int(k) for k in series["predicted"]["flipped"]),
             "observed": series["observed"]["critical_k"],
+            "runs": series["observed"]["runs"],
+            "runs_flipped": series["observed"].get("runs_flipped"),  # absent in older fit JSONs
         }
         for fit, _, _ in FITS:
             if predictions.get(fit, {}).get("tipping"):
@@ -228,6 +235,8 @@ def _condition_rows(group: dict) -> dict:
                     "k": predicted["critical_k"],
                     "interval": predicted["critical_k_interval"],
                     "flips_p_value": predicted.get("flips_check", {}).get("p_value"),  # absent in older fit JSONs
+                    "p_flip": predicted.get("p_flip_design"),
+                    "p_flip_interval": predicted.get("p_flip_design_interval"),
                 }
         out["critical"].append(entry)
         fits = ", ".join(
@@ -386,6 +395,59 @@ def _plot_critical(axis, model: str, rows: list[dict]) -> None:
     axis.set_xlim(-0.7, len(rows) - 0.3)
     axis.set_ylim(bottom=-0.5)
     axis.set(ylabel="critical mass k (agents)", title=f"{model}: critical mass (open triangle: no k flips)")
+
+
+def _flips_figure(series: dict[str, list[dict]]):
+    """Second figure: P(flip) per run against k, one panel per committed-minority series (rows: models)."""
+    columns = max(len(rows) for rows in series.values())
+    figure, axes = plt.subplots(
+        len(series), columns, figsize=(4.2 * columns, 3.6 * len(series)), squeeze=False, layout="constrained"
+    )
+    for row, (model, rows) in zip(axes, series.items(), strict=True):
+        for axis, entry in zip(row, rows, strict=False):
+            _plot_flips(axis, model, entry)
+        for axis in row[len(rows) :]:
+            axis.set_axis_off()
+    handles = [plt.Line2D([], [], color="0.45", marker="o", linestyle="none")]
+    handles += [plt.Line2D([], [], color=color, marker=".") for _, color, _ in FITS[:2]]
+    labels = ["observed runs flipped (95% interval)"] + [f"{label}, 95% over draws" for _, _, label in FITS[:2]]
+    figure.legend(handles, labels, loc="outside upper center", ncol=3, frameon=False)
+    return figure
+
+
+def _plot_flips(axis, model: str, entry: dict) -> None:
+    """Observed share of runs that flipped at each logged k (grey, Clopper-Pearson 95%, number of runs above) and
+    each fit's predicted P(flip) per run under the logged design (:func:`jaxconv.estimate.predict.flips_check` gives
+    the p-value in the title)."""
+    from jaxconv.estimate.predict import binomial_interval
+
+    flipped = entry.get("runs_flipped")
+    if flipped is None:
+        return _empty(axis, f"{entry['condition']}: no per-run flips in this fit JSON")
+    ks = sorted(int(k) for k in flipped)
+    runs = [entry["runs"][str(k)] for k in ks]
+    shares = [flipped[str(k)] / n for k, n in zip(ks, runs, strict=True)]
+    intervals = [binomial_interval(flipped[str(k)], n) for k, n in zip(ks, runs, strict=True)]
+    bars = np.array([[s - low, high - s] for s, (low, high) in zip(shares, intervals, strict=True)]).T
+    axis.errorbar(ks, shares, yerr=bars, fmt="o", color="0.45", capsize=2, zorder=3)
+    for k, share, n in zip(ks, shares, runs, strict=True):
+        axis.annotate(f"{n}", (k, share), textcoords="offset points", xytext=(4, 4), fontsize=7, color="0.3")
+    titles = []
+    for j, (fit, color, _) in enumerate(FITS[:2]):
+        predicted = entry.get(fit, {})
+        if predicted.get("p_flip") is None:
+            continue
+        offset = (j - 0.5) * 0.15  # side by side, so that the two fits' intervals do not hide each other
+        values = [predicted["p_flip"][str(k)] for k in ks]
+        axis.plot(np.array(ks) + offset, values, marker=".", color=color)
+        if predicted.get("p_flip_interval"):
+            low_high = [predicted["p_flip_interval"][str(k)] or [v, v] for k, v in zip(ks, values, strict=True)]
+            errors = np.array([[max(v - lo, 0), max(hi - v, 0)] for v, (lo, hi) in zip(values, low_high, strict=True)])
+            axis.errorbar(np.array(ks) + offset, values, yerr=errors.T, fmt="none", color=color, capsize=2)
+        titles.append(f"{fit.replace('_', '-')} p = {_number(predicted['flips_p_value'], '.2g')}")
+    axis.set(xlabel="committed agents k", ylabel="P(flip) per run", ylim=(-0.03, 1.03))
+    check = ", ".join(titles)
+    axis.set_title(f"{model} {entry['condition']}\nflips check {check}" if check else entry["condition"], fontsize=9)
 
 
 if __name__ == "__main__":

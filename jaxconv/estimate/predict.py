@@ -526,6 +526,9 @@ def compare(
                     "critical_fraction": None if critical is None else critical / n,
                     "replayed_experiments": len(replayed),
                     "p_flip_design": {str(k): round(float(p), 4) for k, p in zip(observed_ks, replays.p_flip.mean(0))},
+                    "p_flip_design_interval": {
+                        str(k): _interval(replays.p_flip[:, i]) for i, k in enumerate(observed_ks)
+                    },
                     "flips_check": check,
                     "design": {
                         str(k): {
