@@ -241,6 +241,33 @@ def test_flip_targets_are_the_ks_that_decide_the_critical_mass(tmp_path):
         assert target.p_flip == flip_outcome(runs, "M", N_AGENTS)["run_flip_fraction"]
         assert (target.incumbent, target.pushed, target.n_runs) == (0, 1, 6)
     assert flip_targets_of(logs, tuple(NAMES), MEMORY + 1) == []
+    every = flip_targets_of(logs, tuple(NAMES), MEMORY, at="all")
+    assert [t.k for t in every] == [1, 2, 3]
+    assert [t.p_flip for t in every if t.k in (critical - 1, critical)] == [t.p_flip for t in targets]
+    with pytest.raises(ValueError, match="'most'"):
+        flip_targets_of(logs, tuple(NAMES), MEMORY, at="most")
+
+
+def test_one_simulation_serves_every_k_of_a_series():
+    """The committed count given as an array (vmapped over k by the collective fit) runs exactly the game built with
+    that k, and the grouped targets of one series are simulated in one call with k in its own column."""
+    from jaxconv.estimate.collective import _simulated_flip_targets
+
+    policy = SoftmaxSurrogate([0.0, 0.0], win_stay=1.0, lose_shift=1.0, partner_weight=1.0)
+    design = FlipTarget(N_AGENTS, 0, 1, k=0, p_flip=0.5, se=0.1, n_runs=4, horizon_rounds=12)
+    key = jax.random.key(5)
+    for k in (1, 3):
+        target = FlipTarget(N_AGENTS, 0, 1, k=k, p_flip=0.5, se=0.1, n_runs=4, horizon_rounds=12)
+        built = simulated_flips(key, policy, target, 2, MEMORY, (-50, 100), 64)
+        given = simulated_flips(key, policy, design, 2, MEMORY, (-50, 100), 64, committed=jnp.int32(k))
+        np.testing.assert_array_equal(built[0], given[0])
+        np.testing.assert_allclose(built[1], given[1], rtol=1e-6)
+    targets = [FlipTarget(N_AGENTS, 0, 1, k=k, p_flip=0.5, se=0.1, n_runs=4, horizon_rounds=12) for k in (1, 6)]
+    stacked = jax.tree.map(lambda x: x[None], policy)
+    out = _simulated_flip_targets(key, stacked, targets, 2, MEMORY, (-50, 100), 200)
+    assert set(out) == {0, 1}
+    few, many = (float(np.mean(out[i][0][0])) for i in (0, 1))
+    assert few < many  # six committed agents of eight flip more runs than one
 
 
 def test_retarget_carries_shared_names_biases_to_another_name_set():

@@ -29,8 +29,12 @@ def add_parser(commands) -> None:
     )
     fit.add_argument(
         "--flip-targets",
-        action="store_true",
-        help="the collective fit also matches P(flip) at the k that decide each observed critical mass",
+        nargs="?",
+        const="deciding",
+        default=None,
+        choices=("deciding", "all"),
+        help="the collective fit also matches P(flip) at the k that decide each observed critical mass (deciding, "
+        "the default) or at every observed k (all)",
     )
     fit.add_argument(
         "--random-effects",

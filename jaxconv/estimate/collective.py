@@ -37,6 +37,7 @@ standard error the weight of half a run's worth of choices; larger weights trade
 fit (both are reported).
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 import equinox as eqx
@@ -155,10 +156,16 @@ class FlipTarget:
     budget: int | None = None
 
 
-def flip_targets_of(logs: list[LogFile], names: tuple[str, ...], memory: int) -> list[FlipTarget]:
-    """P(flip) targets of the committed-minority series of ``logs`` with names in ``names`` and memory ``memory``,
-    at the k that decide each series' critical mass: the observed critical k and the largest observed k below it
-    (only the largest k when no k flips)."""
+FLIP_TARGET_KS = ("deciding", "all")
+
+
+def flip_targets_of(logs: list[LogFile], names: tuple[str, ...], memory: int, at: str = "deciding") -> list[FlipTarget]:
+    """P(flip) targets of the committed-minority series of ``logs`` with names in ``names`` and memory ``memory``.
+    ``at="deciding"``: at the k that decide each series' critical mass, the observed critical k and the largest
+    observed k below it (only the largest k when no k flips); ``at="all"``: at every observed k >= 1 (the whole
+    P(flip) curve, which a met critical mass does not pin down)."""
+    if at not in FLIP_TARGET_KS:
+        raise ValueError(f"flip targets must be at one of {list(FLIP_TARGET_KS)} k, got {at!r}")
     out = []
     for series in critical_masses(logs):
         incumbent, pushed = series["incumbent"], series["pushed"]
@@ -166,7 +173,10 @@ def flip_targets_of(logs: list[LogFile], names: tuple[str, ...], memory: int) ->
             continue
         ks = sorted(int(k) for k in series["flipped"])
         critical = series["critical_k"]
-        chosen = [k for k in ks if k < critical][-1:] + [critical] if critical is not None else ks[-1:]
+        if at == "all":
+            chosen = [k for k in ks if k >= 1]
+        else:
+            chosen = [k for k in ks if k < critical][-1:] + [critical] if critical is not None else ks[-1:]
         n = series["n_agents"]
         design = observed_design(logs, series)
         for k in chosen:
@@ -181,13 +191,14 @@ def flip_targets_of(logs: list[LogFile], names: tuple[str, ...], memory: int) ->
     return out
 
 
-def simulated_flips(key, policy, target: FlipTarget, n_names: int, memory: int, payoffs, replicas: int):
+def simulated_flips(key, policy, target: FlipTarget, n_names: int, memory: int, payoffs, replicas: int, committed=None):
     """``(flipped, log_prob)`` ``(replicas,)`` of hard runs of prepared populations with ``target.k`` committed
     agents (``ScoreFunction`` choices), by the paper's per-run criterion (:mod:`jaxconv.criteria`) as the published
     runs met it: a run stops once its last ``target.stop_window`` interactions all succeeded; its rounds (of N
     interactions, the trailing incomplete one included) end at the stop, at the target's budget or at its horizon;
     it flipped if the share of the pushed name among the non-committed agents' answers sums to >= 2.849 over its
-    last 3 rounds (it is then padded with rounds of share 1 up to the horizon)."""
+    last 3 rounds (it is then padded with rounds of share 1 up to the horizon). ``committed``: an int32 array that
+    replaces ``target.k`` (so that one compiled simulation serves several k under ``vmap``)."""
     failure, success = payoffs
     n = target.n_agents
     game = MemoryGame(
@@ -202,6 +213,8 @@ def simulated_flips(key, policy, target: FlipTarget, n_names: int, memory: int, 
         committed=target.k,
         stop_window=target.stop_window,
     )
+    if committed is not None:
+        game = eqx.tree_at(lambda g: g.n_committed, game, jnp.asarray(committed, jnp.int32))
     budget = target.horizon_rounds * n if target.budget is None else min(target.budget, target.horizon_rounds * n)
     rounds = -(-budget // n)
 
@@ -284,15 +297,12 @@ def _outcome_loss(key, policies, targets, n_names, memory, payoffs, replicas, fi
     outcomes of ``replicas`` runs split evenly over the D stacked ``policies`` (leading axis D)."""
     total = jnp.float32(0.0)
     estimates = []
-    for target in targets:
+    key, flip_key = jax.random.split(key)
+    flipped = _simulated_flip_targets(flip_key, policies, targets, n_names, memory, payoffs, replicas)
+    for i, target in enumerate(targets):
         key, ka, kb = jax.random.split(key, 3)
         if isinstance(target, FlipTarget):
-
-            def flips(k, policy, r, target=target):
-                return simulated_flips(k, policy, target, n_names, memory, payoffs, r)
-
-            flip_a, lp_a = _over_draws(flips, ka, policies, replicas)
-            flip_b, lp_b = _over_draws(flips, kb, policies, replicas)
+            (flip_a, lp_a), (flip_b, lp_b) = flipped[i]
             pairs = [(flip_a, flip_b, target.p_flip, target.se, 1.0)]
         else:
 
@@ -334,6 +344,34 @@ def _outcome_loss(key, policies, targets, n_names, memory, payoffs, replicas, fi
             total = total + scale * (value + gradient_part - jax.lax.stop_gradient(gradient_part)) / (2 * se**2)
             estimates.append(jax.lax.stop_gradient((m_a + m_b) / 2))
     return total, jnp.stack(estimates)
+
+
+def _simulated_flip_targets(key, policies, targets, n_names, memory, payoffs, replicas) -> dict:
+    """Two independent batches ``((flipped, log_prob), (flipped, log_prob))`` of ``replicas`` runs for each
+    :class:`FlipTarget` of ``targets``, by its index. Targets that differ only in k (same series, budget and stop
+    rule) share one simulation, vmapped over their k."""
+    groups: dict[tuple, list[int]] = {}
+    for i, target in enumerate(targets):
+        if isinstance(target, FlipTarget):
+            design = dataclasses.replace(target, k=0, p_flip=0.0, se=0.0, n_runs=0)  # all but k and the observation
+            groups.setdefault(design, []).append(i)
+    out = {}
+    for members in groups.values():
+        design = targets[members[0]]
+        ks = jnp.array([targets[i].k for i in members], jnp.int32)
+
+        def flips(k, policy, r, design=design, ks=ks):  # -> (r, G) flipped and log-probabilities
+            keys = jax.random.split(k, ks.shape[0])
+            return jax.vmap(
+                lambda c, one: simulated_flips(one, policy, design, n_names, memory, payoffs, r, committed=c),
+                out_axes=1,
+            )(ks, keys)
+
+        key, ka, kb = jax.random.split(key, 3)
+        a, b = _over_draws(flips, ka, policies, replicas), _over_draws(flips, kb, policies, replicas)
+        for j, i in enumerate(members):
+            out[i] = ((a[0][:, j], a[1][:, j]), (b[0][:, j], b[1][:, j]))
+    return out
 
 
 @dataclass

@@ -13,7 +13,8 @@ For each group:
   when none is; the check needs ``replicas`` > 0);
 - with ``collective=True``, the collective fit (:mod:`jaxconv.estimate.collective`: choice likelihood plus simulated
   stop times, their distribution, per-name winner shares and success per round of the baseline runs; with
-  ``flip_targets=True`` also P(flip) of the committed-minority runs at the k that decide each critical mass), its
+  ``flip_targets=True`` or ``"deciding"`` also P(flip) of the committed-minority runs at the k that decide each
+  critical mass, ``"all"`` at every observed k), its
   simulated outcomes those of the prediction: over the same ``draws`` parameter draws;
 - with ``random_effects=True``, a per-run random first-move bias (:mod:`jaxconv.estimate.random_effects`), kept
   when it raises the held-out log-likelihood of the first moves; the collective fit and the predictions then
@@ -78,7 +79,7 @@ def fit_path(
     progress: Callable[[str], None] | None = None,
     step_progress: Callable[[str, int], Callable[[dict], None] | None] | None = None,
     transfer: bool = False,
-    flip_targets: bool = False,
+    flip_targets: bool | str = False,
     random_effects: bool = False,
     single_prompts: bool = False,
     window_table: int = 0,
@@ -100,6 +101,10 @@ def fit_path(
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{label} must be an integer >= {low}, got {value!r}")
+    if flip_targets is True or flip_targets is False:
+        flip_targets = "deciding" if flip_targets else None
+    if flip_targets not in (None, "deciding", "all"):
+        raise ValueError(f"flip_targets must be True, False, 'deciding' or 'all', got {flip_targets!r}")
     if train not in TRAIN:
         raise ValueError(f"train must be one of {list(TRAIN)}, got {train!r}")
     if collective and not policy.startswith("softmax") and policy != "auto":
@@ -290,7 +295,7 @@ def _collective(fitted, data, logs, key, options, say, bar, label, train):
         reason = "no baseline file with at least 2 runs among the training runs: no collective target"
         return {"fitted": False, "reason": reason}, None
     if flips:
-        targets += flip_targets_of(training, data.names, data.memory)
+        targets += flip_targets_of(training, data.names, data.memory, at=flips)
     deviations, source = parameter_deviations(fitted, data, draws, seed)
     say(f"{label}: collective fit, {len(targets)} target group(s), {steps} steps, outcomes over the {source}")
     result = fit_collective(
