@@ -446,6 +446,8 @@ def _plot_flips(axis, model: str, entry: dict) -> None:
             axis.errorbar(np.array(ks) + offset, values, yerr=errors.T, fmt="none", color=color, capsize=2)
         titles.append(f"{fit.replace('_', '-')} p = {_number(predicted['flips_p_value'], '.2g')}")
     axis.set(xlabel="committed agents k", ylabel="P(flip) per run", ylim=(-0.03, 1.03))
+    axis.set_xlim(ks[0] - 0.6, ks[-1] + 0.6)
+    axis.set_xticks(ks, [str(k) for k in ks], fontsize=7)  # the logged k only
     check = ", ".join(titles)
     axis.set_title(f"{model} {entry['condition']}\nflips check {check}" if check else entry["condition"], fontsize=9)
 
