@@ -4,7 +4,7 @@ from importlib import metadata as _metadata
 
 from jaxconv import choosers, exact, meanfield, relax, topology
 from jaxconv.engine import Result, ensemble, simulate, simulate_until_done, sweep
-from jaxconv.games.memory import MemoryGame, MemoryState, best_response_game
+from jaxconv.games.memory import Drift, MemoryGame, MemoryState, best_response_game
 from jaxconv.games.naming import NamingGame, NamingState
 from jaxconv.policies import BestResponse, LookupTable, SoftmaxSurrogate, Uniform
 from jaxconv.schedules import RandomMatching, RandomPairs
@@ -16,6 +16,7 @@ except _metadata.PackageNotFoundError:  # running from a source tree that is not
 
 __all__ = [
     "BestResponse",
+    "Drift",
     "LookupTable",
     "MemoryGame",
     "MemoryState",

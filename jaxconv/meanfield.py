@@ -186,6 +186,8 @@ class MemoryMeanField(eqx.Module):
 
     def __init__(self, game: MemoryGame, windows: str | None = None):
         windows = windows or ("full" if game.initial == "prepared" else "all")
+        if game.drift is not None:
+            raise ValueError("the mean field has no shared shocks: build it from a game without drift (drift=None)")
         if windows not in ("full", "all"):
             raise ValueError(f"windows must be 'full' or 'all', got {windows!r}")
         if windows == "full" and game.initial == "empty":

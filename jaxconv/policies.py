@@ -60,6 +60,13 @@ def sample(probabilities: jax.Array, u: jax.Array) -> jax.Array:
     return jnp.where(valid, jnp.minimum(drawn, last_possible), n_names).astype(jnp.int32)
 
 
+def tilt(probabilities: jax.Array, shift: jax.Array) -> jax.Array:
+    """``(W,)`` probabilities reweighted by ``exp(shift)`` ``(W,)`` and renormalised: ``softmax(logits + shift)``, a
+    policy's distribution under a shock ``shift`` on its logits (a name of probability 0 stays at 0)."""
+    weights = probabilities * jnp.exp(shift - jnp.max(shift))
+    return weights / jnp.sum(weights)
+
+
 INVALID = "sample returns W (one past the last name) when its weights are not a distribution"
 MAX_SCORE = 1e30  # bound on |score| (and |score / temperature|) checked up front: far inside float32
 
@@ -329,4 +336,5 @@ __all__ = [
     "Uniform",
     "memory_view",
     "sample",
+    "tilt",
 ]

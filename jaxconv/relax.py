@@ -57,12 +57,15 @@ class Population(NamedTuple):
 
     ``agents``: memories (``Memory``, memory game) or inventories (naming game), in the chooser's representation;
     ``committed`` ``(N,)`` bool or float weights; ``latest`` ``(N,)`` int32 or ``(N, W)`` latest answer of each agent
-    (memory game; unused by the naming game); ``log_prob``: log-probability of the choices so far."""
+    (memory game; unused by the naming game); ``log_prob``: log-probability of the choices so far; memory game with
+    drift: ``interactions`` so far and the run's ``drift_key``."""
 
     agents: Memory | jax.Array
     committed: jax.Array
     latest: jax.Array
     log_prob: jax.Array
+    interactions: jax.Array | None = None
+    drift_key: jax.Array | None = None
 
 
 def run(
@@ -317,7 +320,7 @@ class _MemoryEvaluation(NamedTuple):
             memories = Memory(*(jax.nn.one_hot(x, game.n_names) for x in memories))
             latest = jax.nn.one_hot(latest, game.n_names)
         latest = mix(committed, name_value(game.committed_name, game.n_names, chooser.hard), latest)
-        return Population(memories, committed, latest, log_prob), draws
+        return Population(memories, committed, latest, log_prob, jnp.int32(0), state.drift_key), draws
 
     def step(self, chooser, population, words, uniforms):
         speakers, hearers, _ = self.game.schedule.draw(self.game.graph, words)
@@ -325,10 +328,16 @@ class _MemoryEvaluation(NamedTuple):
         n_pairs = speakers.shape[0]
         memories = jax.tree.map(lambda x: x[agents], population.agents)
         u = uniforms.reshape(n_pairs, 2, -1).transpose(1, 0, 2).reshape(2 * n_pairs, -1)
-        step = self.game.interact(chooser, memories, population.committed[agents], u)
+        shift = self.game.shift(population.drift_key, population.interactions)
+        step = self.game.interact(chooser, memories, population.committed[agents], u, shift)
         after = jax.tree.map(lambda x, new: x.at[agents].set(new), population.agents, step.memories)
         latest = population.latest.at[agents].set(step.names)
-        population = Population(after, population.committed, latest, population.log_prob + step.log_prob)
+        population = population._replace(
+            agents=after,
+            latest=latest,
+            log_prob=population.log_prob + step.log_prob,
+            interactions=population.interactions + n_pairs,
+        )
         by_pair = lambda x: x.reshape((2, n_pairs) + x.shape[1:]).swapaxes(0, 1)  # noqa: E731  (P, 2, ...)
         relevant = by_pair(~population.committed[agents]) if chooser.hard else None
         draws = _draws(chooser, by_pair(step.choices.probabilities), uniforms, relevant)

@@ -106,8 +106,13 @@ def memory_game_run(
     stop: str | None = "successes",
     stop_window: int | None = None,
     record_every: int | None = None,
+    drift_sd: float = 0.0,
+    drift_rounds: int = 4,
 ) -> dict:
-    """One run of at most ``n_interactions`` interactions (whole rounds for "matching").
+    """One run of at most ``n_interactions`` interactions (whole rounds for "matching"). With ``drift_sd`` > 0, every
+    non-committed answer in the block of ``drift_rounds`` rounds (of N interactions) holding the interaction is
+    drawn from the policy's probabilities times exp(shock of its name), renormalised; the W shocks of a block are
+    independent normal draws of sd ``drift_sd``, shared by all agents.
 
     Returns the records (every ``record_every`` interactions, default N; after the run ended they repeat its
     final counters with empty windows) 'interactions', 'successes', 'choices', 'free_choices' (per-window counts
@@ -139,10 +144,18 @@ def memory_game_run(
                 agents[n]["last_choice"] = prepared_name
     tracker = {"players": [], "answers": [], "outcome": []}
 
+    shocks = {}  # block of drift_rounds rounds -> the W shocks of its names
+
     def answer(player: dict) -> int:
         if player["committed_tag"]:
             return committed_name
-        return draw(rng, policy_probabilities(player, memory, n_names, policy))
+        probabilities = policy_probabilities(player, memory, n_names, policy)
+        if drift_sd > 0:
+            block = len(tracker["outcome"]) // (drift_rounds * n_agents)
+            if block not in shocks:
+                shocks[block] = [rng.gauss(0.0, drift_sd) for _ in range(n_names)]
+            probabilities = [p * math.exp(shock) for p, shock in zip(probabilities, shocks[block])]
+        return draw(rng, probabilities)
 
     def remember(player: dict, mine: int, theirs: int, payoff) -> None:
         if player["committed_tag"]:

@@ -10,7 +10,7 @@ import pytest
 
 from jaxconv import engine, policies, topology
 from jaxconv.engine import ensemble, simulate, sweep
-from jaxconv.games.memory import Memory, MemoryGame, best_response_game
+from jaxconv.games.memory import Drift, Memory, MemoryGame, best_response_game
 from tests.reference_memory import best_response_run, memory_game_run
 from tests.stats import assert_means_agree, assert_proportion, assert_same_distribution
 
@@ -36,6 +36,13 @@ VARIANTS = [
         ),
         8,
         30,
+    ),
+    (
+        "softmax drift",
+        dict(n_names=3, memory=3, policy=policies.SoftmaxSurrogate(**SOFTMAX), drift=Drift(1.0, rounds=2)),
+        dict(n_names=3, memory=3, policy={"kind": "softmax", **SOFTMAX}, drift_sd=1.0, drift_rounds=2),
+        6,
+        40,
     ),
     (
         "committed ring",
@@ -289,6 +296,24 @@ def test_bad_parameters_name_the_value(kwargs, message):
     with pytest.raises(ValueError, match=message) as error:
         MemoryGame(**kwargs)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: Drift(-0.5), "-0.5"),
+        (lambda: Drift(float("inf")), "inf"),
+        (lambda: Drift(0.5, rounds=0), "rounds"),
+        (lambda: MemoryGame(6, drift=0.5), "drift must be a Drift"),
+    ],
+)
+def test_bad_drift_names_the_value(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+    from jaxconv.meanfield import MemoryMeanField
+
+    with pytest.raises(ValueError, match="drift"):
+        MemoryMeanField(MemoryGame(6, drift=Drift(0.5)), windows="all")
 
 
 # ----- command line ----------------------------------------------------------------------------------------------

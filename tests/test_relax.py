@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxconv import MemoryGame, NamingGame, SoftmaxSurrogate, exact, relax
+from jaxconv import Drift, MemoryGame, NamingGame, SoftmaxSurrogate, ensemble, exact, relax
 from jaxconv.choosers import Expected, GumbelSoftmax, Sample, ScoreFunction, mix
 from jaxconv.games.memory import Memory
 from tests.stats import Z_LIMIT, assert_means_agree
@@ -134,6 +134,23 @@ def test_straight_through_forward_pass_samples_the_same_dynamics(game):
         return jax.vmap(one)(jax.random.split(key, 4000))
 
     assert_means_agree(shares(GumbelSoftmax(0.5), jax.random.key(5)), shares(Sample(), jax.random.key(6)), "share")
+
+
+def test_relaxed_run_with_drift_samples_the_simulator():
+    """With drift (shared shocks per block of rounds), relax's hard run and the simulator (checked against the
+    pure-Python reference in test_memory.py) give the same distribution of the latest answers: the mean share of
+    name 1 and its square (drift widens it)."""
+    game = MemoryGame(6, 2, 3, policy=softmax_agent(jnp.array([0.4, 1.5])), stop=None, drift=Drift(1.0, rounds=1))
+    n, rounds, replicas = 6, 8, 4000
+    relaxed = jax.vmap(lambda key: relax.run(key, game, Sample(), n * rounds, n)["committed_share"][-1])(
+        jax.random.split(jax.random.key(11), replicas)
+    )
+    simulated = ensemble(jax.random.key(12), game, replicas, n * rounds, n).observations["pushed_agents"][:, -1] / n
+    for power in (1, 2):
+        assert_means_agree(np.asarray(relaxed) ** power, np.asarray(simulated) ** power, f"share^{power}")
+    plain = eqx.tree_at(lambda g: g.drift, game, None, is_leaf=lambda x: x is None)
+    without = ensemble(jax.random.key(13), plain, replicas, n * rounds, n).observations["pushed_agents"][:, -1] / n
+    assert np.var(simulated) > 1.5 * np.var(without)  # the check above can tell drift from none
 
 
 @pytest.mark.parametrize("temperature", [0.1, 1.0, 3.0])

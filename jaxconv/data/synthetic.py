@@ -114,18 +114,25 @@ def simulate_run(
     stop_when_converged: bool = True,
     policy: Policy | None = None,
     stop_window: int | None = None,
+    drift: tuple[float, int] | None = None,
 ) -> dict:
     """One run as the experiment stored it: ``{'simulation', 'tracker', 'convergence'}``.
 
     ``initial``: prepare every agent with H rounds of (names[initial], same, success) first (committed-
     minority and evolved files); ``committed``: then k random agents always answer names[1]. The run stops
     once the last ``stop_window`` (default 3N) interactions all succeeded (if ``stop_when_converged``) or after
-    ``max_interactions``."""
+    ``max_interactions``. ``drift = (sd, rounds)``: shared shocks (:class:`jaxconv.games.memory.Drift`): in each
+    block of ``rounds`` rounds of N interactions, every answer is drawn from the policy's probabilities (a policy
+    with ``probabilities``, e.g. :func:`softmax_agent`) times exp(shock of the name), renormalised, the shocks of a
+    block being independent normal draws of sd ``sd``, one per name."""
     if n_agents < 2 or not names:
         raise ValueError(f"need n_agents >= 2 and at least one name, got {n_agents} agents and names {names!r}")
     if not 0 <= committed <= n_agents:
         raise ValueError(f"committed must be in [0, {n_agents}], got {committed}")
     policy = policy or noisy_best_response()
+    if drift is not None and not hasattr(policy, "probabilities"):
+        raise ValueError("drift needs a policy with probabilities(own, partner, names), e.g. softmax_agent")
+    shocks = {}  # block -> the shock of each name
     failure, success = payoffs
     agents = {a: _agent(a, n_agents) for a in range(1, n_agents + 1)}
     if initial is not None:
@@ -151,7 +158,15 @@ def simulate_run(
                     agent["partner_history"][window],
                     agent["outcome"][window],
                 )
-                answers.append(policy(*shown, names, rng))
+                if drift is None:
+                    answers.append(policy(*shown, names, rng))
+                    continue
+                sd, rounds = drift
+                block = len(tracker["outcome"]) // (rounds * n_agents)
+                if block not in shocks:
+                    shocks[block] = rng.normal(0.0, sd, len(names))
+                weights = policy.probabilities(shown[0], shown[1], names) * np.exp(shocks[block])
+                answers.append(names[rng.choice(len(names), p=weights / weights.sum())])
         payoff = success if answers[0] == answers[1] else failure
         _record(agents[p1], answers[0], answers[1], payoff)
         _record(agents[p2], answers[1], answers[0], payoff)

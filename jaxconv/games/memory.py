@@ -12,6 +12,12 @@ Best-response model (Centola, Becker, Brackbill & Baronchelli, Science 360:1116,
 partners' last M plays and plays the most frequent name, ties at random (``jaxconv.policies.BestResponse``); only
 the hearer updates its memory (``update="hearer"``). ``best_response_game`` builds it.
 
+Drift (``drift=Drift(sd, rounds)``, off by default): moods of a run that last a few rounds. In population round t
+(interaction index // N) every non-committed agent draws from its policy's distribution tilted by ``exp(sd * z_b)``
+(``jaxconv.policies.tilt``), ``z_b ~ N(0, I_W)`` drawn once per block ``b = t // rounds`` of each run and shared by
+its agents: shared, time-local shocks to the names' appeal (the LLM runs' choices agree more within a run and a few
+rounds than the memories explain; :mod:`jaxconv.estimate.drift` fits sd and rounds to logs).
+
 How an agent chooses is a policy (``jaxconv.policies``); who meets whom is the schedule on the graph (speaker =
 first agent of a pair, hearer = second). Memories are ``(N, H)`` arrays, most recent entry first (a shift
 register), -1 marking empty slots. The payoff of a remembered interaction follows from it (success iff own ==
@@ -49,9 +55,30 @@ from jaxconv.choosers import Choice, Chooser, Sample, agree, as_weights, mix, na
 from jaxconv.criteria import FLIP_THRESHOLD
 from jaxconv.games.base import Game, check_choice, check_int, is_traced
 from jaxconv.games.naming import committed_count
-from jaxconv.policies import BestResponse, MemoryView, Policy
+from jaxconv.policies import BestResponse, MemoryView, Policy, tilt
 from jaxconv.schedules import Schedule, schedule_from_name
 from jaxconv.topology import Graph, complete
+
+
+class Drift(eqx.Module):
+    """Shared time-local shocks of a run's choices (module docstring): ``sd`` of the shock on each name's logit,
+    redrawn every ``rounds`` population rounds."""
+
+    sd: jax.Array
+    rounds: int = eqx.field(static=True)
+
+    def __init__(self, sd, rounds: int = 4):
+        check_int("drift rounds", rounds, low=1)
+        if not is_traced(sd) and not (np.ndim(sd) == 0 and 0 <= float(sd) < np.inf):
+            raise ValueError(f"drift sd must be a finite number >= 0, got {sd!r}")
+        self.sd = jnp.asarray(sd, jnp.float32)
+        self.rounds = rounds
+
+    def shift(self, key: jax.Array, interaction: jax.Array, n_agents: int, n_names: int) -> jax.Array:
+        """``(W,)`` shock on the logits at ``interaction`` (index in the run) of a run whose shocks come from
+        ``key``: one standard normal draw per block of ``rounds * n_agents`` interactions, times ``sd``."""
+        block = interaction // (self.rounds * n_agents)
+        return self.sd * jax.random.normal(jax.random.fold_in(key, block), (n_names,))
 
 
 class MemoryState(eqx.Module):
@@ -70,6 +97,7 @@ class MemoryState(eqx.Module):
     streak: jax.Array  # consecutive successes up to now
     stop_time: jax.Array  # first time the last stop_window interactions all succeeded, -1 until then
     consensus_time: jax.Array  # first time of consensus, -1 until then
+    drift_key: jax.Array | None = None  # the run's key of its drift shocks (None without drift)
 
 
 class Memory(NamedTuple):
@@ -107,6 +135,7 @@ class MemoryGame(Game):
     stop: str | None = eqx.field(static=True)
     stop_window: int = eqx.field(static=True)
     policy: Policy
+    drift: Drift | None
     payoffs: jax.Array  # (2,) float32: success, failure
     n_committed: jax.Array
     committed_name: jax.Array
@@ -131,6 +160,7 @@ class MemoryGame(Game):
         stop_window: int | None = None,
         schedule: Schedule | str = "pairs",
         graph: Graph | None = None,
+        drift: Drift | None = None,
     ):
         check_int("n_agents", n_agents, low=2)
         check_int("n_names (W)", n_names, low=2)
@@ -152,6 +182,9 @@ class MemoryGame(Game):
         self.stop = stop
         self.stop_window = stop_window
         self.policy = BestResponse() if policy is None else policy
+        if drift is not None and not isinstance(drift, Drift):
+            raise ValueError(f"drift must be a Drift(sd, rounds) or None, got {drift!r}")
+        self.drift = drift
         self.schedule = schedule_from_name(schedule) if isinstance(schedule, str) else schedule
         self.graph = complete(n_agents) if graph is None else graph
         self.payoffs = jnp.asarray(payoffs, jnp.float32)
@@ -196,8 +229,12 @@ class MemoryGame(Game):
 
     # ----- the simulator's state ------------------------------------------------------------------------------
     def init(self, key: jax.Array) -> MemoryState:
-        """Empty or prepared memories; ``key`` places the committed agents when ``placement="random"``."""
+        """Empty or prepared memories; ``key`` places the committed agents when ``placement="random"`` (and draws
+        the run's drift key, with drift)."""
         n, h = self.n_agents, self.memory
+        drift_key = None
+        if self.drift is not None:
+            key, drift_key = jax.random.split(key)
         rank = jnp.arange(n) if self.placement == "first" else jax.random.permutation(key, n)
         committed = rank < self.n_committed
         prepared = self.initial == "prepared"
@@ -219,23 +256,30 @@ class MemoryGame(Game):
             streak=zero,
             stop_time=jnp.int32(-1),
             consensus_time=jnp.where(self.at_consensus(entries), zero, -1),
+            drift_key=drift_key,
         )
 
     # ----- the rule ---------------------------------------------------------------------------------------------
-    def interact(self, chooser: Chooser, memories: Memory, committed: jax.Array, u: jax.Array) -> Interaction:
+    def interact(
+        self, chooser: Chooser, memories: Memory, committed: jax.Array, u: jax.Array, shift: jax.Array | None = None
+    ) -> Interaction:
         """The interactions of one step, P pairs: agent i of the first P speaks to agent P + i.
 
-        Both agents of a pair choose a name at the same time, each from its own memory; committed agents always
-        answer the committed name. The same name is a success. Each agent remembers (own choice, partner's
-        choice), both agents or the hearer only, never a committed agent.
+        Both agents of a pair choose a name at the same time, each from its own memory (under the drift's
+        ``shift`` on the logits, when given); committed agents always answer the committed name. The same name is a
+        success. Each agent remembers (own choice, partner's choice), both agents or the hearer only, never a
+        committed agent.
 
         ``memories``: the 2P agents' memories, names as int32 ``(2P, H)`` or weight rows ``(2P, H, W)`` (the
         representation of ``chooser``); ``committed`` ``(2P,)`` bool or float weights; ``u`` ``(2P, k)`` uniforms,
-        ``k = chooser.uniforms(W)``."""
+        ``k = chooser.uniforms(W)``; ``shift`` ``(W,)`` or None."""
         n_pairs = committed.shape[0] // 2
-        chosen = jax.vmap(lambda memory, u: chooser.choose(self.policy.probabilities(self.view(memory)), u))(
-            memories, u
-        )
+
+        def choose(memory, u):
+            probabilities = self.policy.probabilities(self.view(memory))
+            return chooser.choose(probabilities if shift is None else tilt(probabilities, shift), u)
+
+        chosen = jax.vmap(choose)(memories, u)
         committed_name = name_value(self.committed_name, self.n_names, chooser.hard)
         names = mix(committed, committed_name, chosen.value)
         partner_names = jnp.roll(names, n_pairs, axis=0)
@@ -251,6 +295,13 @@ class MemoryGame(Game):
             log_prob=jnp.sum(mix(committed, 0.0, chosen.log_prob)),
             choices=chosen,
         )
+
+    def shift(self, drift_key: jax.Array | None, interaction: jax.Array) -> jax.Array | None:
+        """The drift's ``(W,)`` shock at ``interaction`` of the run whose drift key is ``drift_key`` (None without
+        drift)."""
+        if self.drift is None:
+            return None
+        return self.drift.shift(drift_key, interaction, self.n_agents, self.n_names)
 
     def view(self, memory: Memory) -> MemoryView:
         """What a policy sees of one agent's memory (``(H,)`` names or ``(H, W)`` weight rows): the payoff of
@@ -270,7 +321,8 @@ class MemoryGame(Game):
         agents = jnp.concatenate([speakers, hearers])  # (2P,): every speaker, then every hearer
         committed = state.committed[agents]
         before = Memory(state.own[agents], state.partner[agents])
-        step = self.interact(Sample(), before, committed, uniforms.T.reshape(-1, 1))
+        shift = self.shift(state.drift_key, state.interactions)
+        step = self.interact(Sample(), before, committed, uniforms.T.reshape(-1, 1), shift)
         chosen, partner_chosen = step.names, jnp.roll(step.names, n_pairs)
 
         running = ~self.is_done(state)
@@ -301,6 +353,7 @@ class MemoryGame(Game):
             streak=streak,
             stop_time=_first(state.stop_time, streak >= self.stop_window, interactions),
             consensus_time=_first(state.consensus_time, self.at_consensus(entries), interactions),
+            drift_key=state.drift_key,
         )
 
     def at_consensus(self, entries: jax.Array) -> jax.Array:
