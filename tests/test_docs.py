@@ -28,6 +28,7 @@ PUBLIC_MODULES = [
     "estimate.fit",
     "estimate.collective",
     "estimate.pipeline",
+    "estimate.drift",
     "estimate.random_effects",
     "estimate.predict",
     "estimate.tipping",

@@ -74,3 +74,15 @@ def test_bad_settings_name_the_value(tmp_path):
         shared_drift(POLICY, data, folds=5)
     with pytest.raises(ValueError, match="probabilities"):
         simulate_run(np.random.default_rng(0), n_agents=4, names=["Q", "M"], drift=(0.5, 2))
+
+
+def test_fit_path_keeps_the_drift_of_drifting_logs_and_simulates_it(tmp_path):
+    from jaxconv.estimate.pipeline import fit_path
+
+    _data(tmp_path, (0.8, 2))
+    options = dict(policy="softmax", bootstrap=2, draws=2, replicas=40, folds=2, collective=True, collective_steps=2)
+    (group,) = fit_path(tmp_path, drift=True, **options)["models"]["synth"]["groups"]
+    assert group["drift"]["selected"] and group["drift"]["rounds"] == 2
+    for fit in ("choice_only", "collective"):
+        assert "shared drift, sd" in group["prediction"][fit]["parameter_draws"]
+        assert group["prediction"][fit]["baseline"][0]["predicted"]["replicas"] == 40

@@ -396,7 +396,7 @@ def test_fit_command_collective_side_by_side(logs_folder, capsys):
     parser = argparse.ArgumentParser()
     cli_fit.add_parser(parser.add_subparsers(dest="command"))
     options = "--names M,Q --bootstrap 2 --draws 3 --replicas 60 --folds 2 --collective --collective-steps 2 --progress"
-    options += " --random-effects --window-table 1"
+    options += " --random-effects --window-table 1 --flip-targets all --drift"
     args = parser.parse_args(["fit", str(logs_folder), *options.split(), "--train", "baseline"])
     result = cli_fit.run(args)
     json.dumps(result)
@@ -406,6 +406,11 @@ def test_fit_command_collective_side_by_side(logs_folder, capsys):
     assert effect["fitted"] and effect["sd"] >= 0 and isinstance(effect["selected"], bool)
     assert effect["n_runs"] == 150 and effect["n_first_moves"] == 150 * N_AGENTS  # one per agent and run
     assert group["n_runs"] == 150  # the baseline runs only
+    drift = group["drift"]  # logs without drift: any shocks found are tiny
+    assert drift["fitted"] and set(drift["by_rounds"]) == {1, 2, 4, 8}
+    assert all(v["sd"] < 0.3 for v in drift["by_rounds"].values())
+    assert result["settings"]["flip_targets"] == "all"  # none here: no committed run is fitted (--train baseline)
+    assert not [t for t in group["collective_fit"]["targets"] if "k" in t]
     for fit in ("choice_only", "collective"):
         prediction = group["prediction"][fit]
         (base,) = prediction["baseline"]

@@ -42,6 +42,12 @@ def add_parser(commands) -> None:
         help="per-run random first-move bias, kept when it raises the held-out likelihood of the first moves",
     )
     fit.add_argument(
+        "--drift",
+        action="store_true",
+        help="shared time-local shocks on a run's choices (sd and block length fitted), kept when they raise the "
+        "held-out likelihood; the collective fit and predictions then simulate them",
+    )
+    fit.add_argument(
         "--window-table",
         type=int,
         default=0,
@@ -91,6 +97,7 @@ def run(args) -> dict:
         transfer=args.transfer,
         flip_targets=args.flip_targets,
         random_effects=args.random_effects,
+        drift=args.drift,
         single_prompts=args.single_prompts,
         window_table=args.window_table,
     )
@@ -176,6 +183,16 @@ def text(result: dict) -> str:
                 lines.append(f"  random first-move bias: sd {effect['sd']:.3g}, held-out {gain:+.4f}/first, {kept}")
             elif effect is not None:
                 lines.append(f"  random first-move bias: not fitted, because {effect['reason']}")
+            drift = group.get("drift")
+            if drift is not None and drift["fitted"]:
+                tried = ", ".join(
+                    f"{r} rounds sd {v['sd']:.3g} held-out {v['gain_per_choice']['held_out']:+.5f}/choice"
+                    for r, v in drift["by_rounds"].items()
+                )
+                kept = f"kept: {drift['rounds']} rounds" if drift["selected"] else "not kept"
+                lines.append(f"  shared drift: {tried}; {kept}")
+            elif drift is not None:
+                lines.append(f"  shared drift: not fitted, because {drift['reason']}")
             table = group.get("window_table")
             if table is not None and not table["simulated"]:
                 lines.append(f"  window table depth {table['depth']}: not simulated, {table['reason']}")

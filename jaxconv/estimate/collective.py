@@ -191,14 +191,17 @@ def flip_targets_of(logs: list[LogFile], names: tuple[str, ...], memory: int, at
     return out
 
 
-def simulated_flips(key, policy, target: FlipTarget, n_names: int, memory: int, payoffs, replicas: int, committed=None):
+def simulated_flips(
+    key, policy, target: FlipTarget, n_names: int, memory: int, payoffs, replicas: int, committed=None, drift=None
+):
     """``(flipped, log_prob)`` ``(replicas,)`` of hard runs of prepared populations with ``target.k`` committed
     agents (``ScoreFunction`` choices), by the paper's per-run criterion (:mod:`jaxconv.criteria`) as the published
     runs met it: a run stops once its last ``target.stop_window`` interactions all succeeded; its rounds (of N
     interactions, the trailing incomplete one included) end at the stop, at the target's budget or at its horizon;
     it flipped if the share of the pushed name among the non-committed agents' answers sums to >= 2.849 over its
     last 3 rounds (it is then padded with rounds of share 1 up to the horizon). ``committed``: an int32 array that
-    replaces ``target.k`` (so that one compiled simulation serves several k under ``vmap``)."""
+    replaces ``target.k`` (so that one compiled simulation serves several k under ``vmap``); ``drift``: the runs'
+    shared shocks (:class:`jaxconv.games.memory.Drift`, None: none)."""
     failure, success = payoffs
     n = target.n_agents
     game = MemoryGame(
@@ -212,6 +215,7 @@ def simulated_flips(key, policy, target: FlipTarget, n_names: int, memory: int, 
         committed_name=target.pushed,
         committed=target.k,
         stop_window=target.stop_window,
+        drift=drift,
     )
     if committed is not None:
         game = eqx.tree_at(lambda g: g.n_committed, game, jnp.asarray(committed, jnp.int32))
@@ -244,7 +248,7 @@ def _stop(success: jax.Array, window: int) -> tuple[jax.Array, jax.Array]:
 
 
 def simulated_outcomes(
-    key, policy, target: Target, n_names: int, memory: int, payoffs, replicas: int, first_sd: float = 0.0
+    key, policy, target: Target, n_names: int, memory: int, payoffs, replicas: int, first_sd: float = 0.0, drift=None
 ) -> dict:
     """Outcomes of ``replicas`` hard runs of ``policy`` (``ScoreFunction`` choices, whose log-probability carries
     the score-function gradient), each ``(replicas, ...)``: ``stop`` time in rounds (the first time the last
@@ -252,12 +256,13 @@ def simulated_outcomes(
     the name most agents chose last at the stop, ``success`` ``(replicas, len(target.success))`` per population
     round (rounds after the stop count as successes, as for the logged runs), ``log_prob``. ``first_sd`` > 0: each
     replica's first-move bias is moved by ``first_sd * z``, ``z ~ N(0, I_W)`` (per-run random effect,
-    :mod:`jaxconv.estimate.random_effects`)."""
+    :mod:`jaxconv.estimate.random_effects`); ``drift``: the runs' shared shocks (None: none)."""
     failure, success = payoffs
     n = target.n_agents
     game = MemoryGame(
-        n, n_names, memory, policy=policy, payoffs=(success, failure), committed_name=1, stop_window=target.stop_window
-    )
+        n, n_names, memory, policy=policy, payoffs=(success, failure), committed_name=1,
+        stop_window=target.stop_window, drift=drift,
+    )  # fmt: skip
     steps = target.horizon_rounds * n
     rounds = len(target.success)
 
@@ -292,13 +297,13 @@ def _over_draws(simulate, key, policies, replicas: int):
     return jax.tree.map(lambda x: x.reshape((n_draws * per_draw,) + x.shape[2:]), out)
 
 
-def _outcome_loss(key, policies, targets, n_names, memory, payoffs, replicas, first_sd):
+def _outcome_loss(key, policies, targets, n_names, memory, payoffs, replicas, first_sd, drift=None):
     """Unbiased-gradient estimate of sum_j (m_j - o_j)^2 / (2 s_j^2) (two batches) and the estimated m_j, the
     outcomes of ``replicas`` runs split evenly over the D stacked ``policies`` (leading axis D)."""
     total = jnp.float32(0.0)
     estimates = []
     key, flip_key = jax.random.split(key)
-    flipped = _simulated_flip_targets(flip_key, policies, targets, n_names, memory, payoffs, replicas)
+    flipped = _simulated_flip_targets(flip_key, policies, targets, n_names, memory, payoffs, replicas, drift)
     for i, target in enumerate(targets):
         key, ka, kb = jax.random.split(key, 3)
         if isinstance(target, FlipTarget):
@@ -307,7 +312,7 @@ def _outcome_loss(key, policies, targets, n_names, memory, payoffs, replicas, fi
         else:
 
             def outcomes(k, policy, r, target=target):
-                return simulated_outcomes(k, policy, target, n_names, memory, payoffs, r, first_sd)
+                return simulated_outcomes(k, policy, target, n_names, memory, payoffs, r, first_sd, drift)
 
             a = _over_draws(outcomes, ka, policies, replicas)
             b = _over_draws(outcomes, kb, policies, replicas)
@@ -346,7 +351,7 @@ def _outcome_loss(key, policies, targets, n_names, memory, payoffs, replicas, fi
     return total, jnp.stack(estimates)
 
 
-def _simulated_flip_targets(key, policies, targets, n_names, memory, payoffs, replicas) -> dict:
+def _simulated_flip_targets(key, policies, targets, n_names, memory, payoffs, replicas, drift=None) -> dict:
     """Two independent batches ``((flipped, log_prob), (flipped, log_prob))`` of ``replicas`` runs for each
     :class:`FlipTarget` of ``targets``, by its index. Targets that differ only in k (same series, budget and stop
     rule) share one simulation, vmapped over their k."""
@@ -363,7 +368,7 @@ def _simulated_flip_targets(key, policies, targets, n_names, memory, payoffs, re
         def flips(k, policy, r, design=design, ks=ks):  # -> (r, G) flipped and log-probabilities
             keys = jax.random.split(k, ks.shape[0])
             return jax.vmap(
-                lambda c, one: simulated_flips(one, policy, design, n_names, memory, payoffs, r, committed=c),
+                lambda c, one: simulated_flips(one, policy, design, n_names, memory, payoffs, r, c, drift),
                 out_axes=1,
             )(ks, keys)
 
@@ -402,6 +407,7 @@ def fit_collective(
     first_sd: float = 0.0,
     deviations: dict | None = None,
     progress=None,
+    drift=None,
 ) -> CollectiveFit:
     """Collective fit of ``family`` (module docstring) from ``start`` (the choice-only raw estimate) to ``targets``
     (baseline :class:`Target` and :class:`FlipTarget`, in the order of the trace's ``simulated``). ``progress``:
@@ -412,7 +418,8 @@ def fit_collective(
     simulated outcomes are then those of the predictive, replicas split evenly over the draws ``raw +
     deviations[d]``, so that the fitted centre's prediction integrated over these draws is what meets the targets
     (the point estimate alone can differ: the outcomes are not linear in the parameters). None: the point
-    estimate alone."""
+    estimate alone. ``drift``: shared shocks of the simulated runs (:class:`jaxconv.games.memory.Drift`), held
+    fixed."""
     counts = choice_counts(data)
     n_choices = float(np.sum(np.asarray(counts)))
     n_runs = max(data.n_runs, 1)
@@ -426,7 +433,7 @@ def fit_collective(
     def objective(raw, key):
         prior = sum(jnp.sum(x**2) for x in jax.tree.leaves(raw)) / (2 * prior_sd**2 * n_choices)
         policies = jax.vmap(family.policy)(jax.tree.map(lambda r, d: r + d, raw, deviations))
-        outcome, estimates = _outcome_loss(key, policies, targets, n_names, memory, payoffs, replicas, first_sd)
+        outcome, estimates = _outcome_loss(key, policies, targets, n_names, memory, payoffs, replicas, first_sd, drift)
         ll = log_likelihood(raw)
         return -ll + prior + weight * outcome / n_runs, (ll, outcome, estimates)
 

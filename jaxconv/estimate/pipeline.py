@@ -19,6 +19,9 @@ For each group:
 - with ``random_effects=True``, a per-run random first-move bias (:mod:`jaxconv.estimate.random_effects`), kept
   when it raises the held-out log-likelihood of the first moves; the collective fit and the predictions then
   simulate runs with their own first-move bias;
+- with ``drift=True``, shared time-local shocks on the choices of a run (:mod:`jaxconv.estimate.drift`: sd per
+  block length, fitted with the policy held at its estimate), kept when they raise the held-out log-likelihood of
+  the choices; the collective fit and the predictions then simulate runs with them;
 - with ``replicas`` > 0, predicted vs observed winners, stop times and critical masses
   (:mod:`jaxconv.estimate.predict`) of each fit, integrated over ``draws`` parameter draws (bootstrap resamples, or
   the Laplace approximation), each with the targets of issue [collective-fit] (``targets``: stop-time mean within
@@ -83,6 +86,7 @@ def fit_path(
     random_effects: bool = False,
     single_prompts: bool = False,
     window_table: int = 0,
+    drift: bool = False,
 ) -> dict:
     """Fit and predict every (model, names, H) group of the game files in ``path`` (module docstring)."""
     import jax
@@ -150,6 +154,7 @@ def fit_path(
             "transfer": transfer,
             "flip_targets": flip_targets,
             "random_effects": random_effects,
+            "drift": drift,
             "single_prompts": single_prompts,
             "window_table": window_table,
         },
@@ -193,8 +198,16 @@ def fit_path(
                 say(f"{label}: per-run random first-move bias")
                 group["random_effects"] = _random_effects(fitted, data, folds, seed)
                 first_sd = group["random_effects"]["sd"] if group["random_effects"].get("selected") else 0.0
+            shocks = None
+            if drift:
+                say(f"{label}: shared drift of the choices")
+                group["drift"] = _drift(fitted, data, folds, seed)
+                if group["drift"].get("selected"):
+                    from jaxconv.games.memory import Drift
+
+                    shocks = Drift(group["drift"]["sd"], group["drift"]["rounds"])
             if collective:
-                options = (collective_steps, weight, flip_targets, first_sd, draws, seed)
+                options = (collective_steps, weight, flip_targets, first_sd, draws, seed, shocks)
                 fit_report, raw = _collective(fitted, data, in_group, key, options, say, bar, label, train)
                 group["collective_fit"] = fit_report
                 if raw is not None:
@@ -206,7 +219,7 @@ def fit_path(
                     prefix = f"{label} {which}"
                     report = lambda t, p=prefix: say(f"{p}: {t}")  # noqa: E731
                     group["prediction"][which] = _predict(
-                        fitted, raw, data, in_group, replicas, draws, sub, seed, report, first_sd=first_sd
+                        fitted, raw, data, in_group, replicas, draws, sub, seed, report, first_sd=first_sd, drift=shocks
                     )
                 if transfer:
                     group["transfer"] = {}
@@ -221,8 +234,9 @@ def fit_path(
                             prefix = f"{label} {which} -> {','.join(other_names)}"
                             report = lambda t, p=prefix: say(f"{p}: {t}")  # noqa: E731
                             entry[which] = _predict(
-                                fitted, raw, data, other_logs, replicas, draws, sub, seed, report, other_names, first_sd
-                            )
+                                fitted, raw, data, other_logs, replicas, draws, sub, seed, report, other_names,
+                                first_sd, shocks,
+                            )  # fmt: skip
                         group["transfer"][",".join(other_names)] = entry
                 if window_table:
                     key, sub = jax.random.split(key)
@@ -276,14 +290,25 @@ def _random_effects(fitted, data, folds, seed) -> dict:
         return {"fitted": False, "reason": str(error)}
 
 
+def _drift(fitted, data, folds, seed) -> dict:
+    """The shared drift of the choice fit's choices (:mod:`jaxconv.estimate.drift`), or why not."""
+    from jaxconv.estimate.drift import shared_drift
+
+    try:
+        return {"fitted": True} | shared_drift(fitted.policy, data, folds=min(folds, 5), seed=seed)
+    except ValueError as error:
+        return {"fitted": False, "reason": str(error)}
+
+
 def _collective(fitted, data, logs, key, options, say, bar, label, train):
     """The collective fit of one group: (report, raw estimate or None with the reason in the report).
     ``options``: (Adam steps, weight, P(flip) targets or not, sd of the random first-move bias, parameter draws,
-    seed); the outcomes fitted are those of the prediction over the same draws (:func:`parameter_deviations`)."""
+    seed, shared drift or None); the outcomes fitted are those of the prediction over the same draws
+    (:func:`parameter_deviations`)."""
     import jax
     import jax.numpy as jnp
 
-    steps, weight, flips, first_sd, draws, seed = options
+    steps, weight, flips, first_sd, draws, seed, drift = options
 
     from jaxconv.estimate.collective import fit_collective, flip_targets_of, targets_of
 
@@ -309,6 +334,7 @@ def _collective(fitted, data, logs, key, options, say, bar, label, train):
         first_sd=first_sd,
         deviations=jax.tree.map(lambda *rows: jnp.stack(rows), *deviations),
         progress=bar(label, steps),
+        drift=drift,
     )
     parameters = {k: np.asarray(v).round(4).tolist() for k, v in fitted.family.parameters(result.policy).items()}
     report = {
@@ -327,10 +353,10 @@ def _collective(fitted, data, logs, key, options, say, bar, label, train):
     return report, result.raw
 
 
-def _predict(fitted, raw, data, logs, replicas, draws, key, seed, say, names=None, first_sd=0.0):
+def _predict(fitted, raw, data, logs, replicas, draws, key, seed, say, names=None, first_sd=0.0, drift=None):
     """Predictions of the fitted family at ``raw``, integrated over the ``draws`` parameter draws ``raw`` +
     :func:`parameter_deviations`; with the targets. ``first_sd`` > 0: each draw is a mixture of ``RUN_TYPES`` draws
-    of the per-run random first-move bias."""
+    of the per-run random first-move bias; ``drift``: every simulated run has these shared shocks."""
     import jax
 
     from jaxconv.estimate.predict import compare, targets_met
@@ -350,7 +376,9 @@ def _predict(fitted, raw, data, logs, replicas, draws, key, seed, say, names=Non
         keys = jax.random.split(jax.random.fold_in(key, 1), len(policies))
         policies = [run_policies(p, first_sd, k, types) for p, k in zip(policies, keys, strict=True)]
         source += f"; per-run random first-move bias, sd {first_sd:.3g} ({types} draws per parameter draw)"
-    prediction = compare(policies, logs, names, data.memory, data.payoffs, replicas, key, progress=say)
+    if drift is not None:
+        source += f"; shared drift, sd {float(drift.sd):.3g} per name, redrawn every {drift.rounds} rounds"
+    prediction = compare(policies, logs, names, data.memory, data.payoffs, replicas, key, progress=say, drift=drift)
     prediction["parameter_draws"] = source
     prediction["targets"] = targets_met(prediction)
     return prediction

@@ -47,7 +47,7 @@ from jaxconv.data.summary import (
     summarize_file,
 )
 from jaxconv.engine import ensemble, sweep
-from jaxconv.games.memory import MemoryGame
+from jaxconv.games.memory import Drift, MemoryGame
 from jaxconv.policies import Policy
 
 MAX_ROUNDS = 300  # baseline runs not stopped after this many population rounds are reported as not stopped
@@ -65,14 +65,16 @@ def predict_baseline(
     key: jax.Array,
     max_rounds: int = MAX_ROUNDS,
     stop_window: int | None = None,
+    drift: Drift | None = None,
 ) -> dict:
     """Replicas of a population with empty memories run to the stop rule (the last ``stop_window`` interactions,
     default 3N, all succeeded): ``winners`` (W,) counts (majority name of the final window), ``stop_rounds``
-    (replicas,) stop time / N (NaN when not stopped)."""
+    (replicas,) stop time / N (NaN when not stopped). ``drift``: the runs' shared shocks (None: none)."""
     failure, success = payoffs
     game = MemoryGame(
-        n_agents, n_names, memory, policy=policy, payoffs=(success, failure), stop="successes", stop_window=stop_window
-    )
+        n_agents, n_names, memory, policy=policy, payoffs=(success, failure), stop="successes",
+        stop_window=stop_window, drift=drift,
+    )  # fmt: skip
     summary = ensemble(
         key, game, replicas, max_rounds * n_agents, n_agents, until_done=True, chunk_size=min(replicas, CHUNK)
     ).summary
@@ -84,13 +86,26 @@ def predict_baseline(
 
 
 def _series_runs(
-    policy: Policy, n_agents, n_names, memory, payoffs, incumbent, pushed, ks, replicas, n_steps, window, key, chunk
+    policy: Policy,
+    n_agents,
+    n_names,
+    memory,
+    payoffs,
+    incumbent,
+    pushed,
+    ks,
+    replicas,
+    n_steps,
+    window,
+    key,
+    chunk,
+    drift=None,
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
     """``replicas`` runs of prepared populations on ``incumbent`` with k agents committed to ``pushed``, for each k
     of ``ks`` (k >= 1 stop once their last ``window`` interactions all succeeded, k = 0 run the whole budget, as in
     the published runs), each for at most ``n_steps`` interactions: per k, (shares ``(replicas, R)`` per population
     round of the pushed name among the non-committed agents' choices, rounds played ``(replicas,)``), and the
-    simulator's per-replica ``flipped`` fraction per k ``(K,)``."""
+    simulator's per-replica ``flipped`` fraction per k ``(K,)``. ``drift``: the runs' shared shocks."""
     failure, success = payoffs
     record_every = math.gcd(n_steps, n_agents)  # rounds are whole numbers of records, the trailing part too
     runs: list = [None] * len(ks)
@@ -109,6 +124,7 @@ def _series_runs(
             committed_name=pushed,
             stop=stop,
             stop_window=window,
+            drift=drift,
         )
         values = {"n_committed": jnp.asarray(ks[selected], jnp.int32)}
         result = sweep(key, game, values, replicas, n_steps, record_every, chunk_size=min(replicas, chunk))
@@ -139,6 +155,7 @@ def predict_tipping(
     horizon_rounds: int = HORIZON_ROUNDS,
     progress=None,
     stop_window: int | None = None,
+    drift: Drift | None = None,
 ) -> dict:
     """Prepared populations on ``incumbent`` with k agents committed to ``pushed``, for each k of ``ks`` (k >= 1
     stopped once the last ``stop_window`` interactions, default 3N, all succeeded), by the paper's criterion
@@ -148,7 +165,7 @@ def predict_tipping(
     ``policy`` may be a list of parameter draws: the replicas are split among them and ``by_draw`` holds each
     draw's ``flipped`` (D, K) and ``run_flip_fraction`` (D, K). A draw may itself be a list of policies, a mixture
     (e.g. per-run random effects, :mod:`jaxconv.estimate.random_effects`): its replicas are split among them and
-    pooled. ``progress(text)`` is called before each draw's simulations."""
+    pooled. ``progress(text)`` is called before each draw's simulations. ``drift``: the runs' shared shocks."""
     policies = list(policy) if isinstance(policy, list | tuple) else [policy]
     ks = np.asarray(ks)
     per_draw = max(replicas // len(policies), 2)
@@ -168,7 +185,7 @@ def predict_tipping(
             key, sub = jax.random.split(key)
             runs, fractions = _series_runs(
                 one, n_agents, n_names, memory, payoffs, incumbent, pushed, ks, per_member,
-                horizon_rounds * n_agents, stop_window, sub, CHUNK // 4,
+                horizon_rounds * n_agents, stop_window, sub, CHUNK // 4, drift,
             )  # fmt: skip
             for index, run in enumerate(runs):
                 rows[index].append(run)
@@ -244,6 +261,7 @@ def predict_experiments(
     experiments: int,
     key: jax.Array,
     horizon_rounds: int = HORIZON_ROUNDS,
+    drift: Drift | None = None,
 ) -> Replays:
     """The observed experiment of a committed-minority series replayed ``experiments`` times per parameter draw:
     at every observed k as many simulated runs as were logged, each with the budget and stop rule of the logged run
@@ -255,7 +273,7 @@ def predict_experiments(
 
     With a few runs per k the observed critical mass is a noisy statistic of its design (one run per k flips or not
     by chance, and the runs' budgets decide how the converged runs are padded); this is the same statistic of the
-    same design under the fitted policy, to compare like with like."""
+    same design under the fitted policy, to compare like with like. ``drift``: the runs' shared shocks."""
     policies = list(policy) if isinstance(policy, list | tuple) else [policy]
     ks = sorted(design)
     kinds = sorted({run for runs in design.values() for run in runs})  # (budget, window) pairs
@@ -271,7 +289,7 @@ def predict_experiments(
                 key, sub = jax.random.split(key)
                 runs, _ = _series_runs(
                     one, n_agents, n_names, memory, payoffs, incumbent, pushed, at, per_member, budget, window, sub,
-                    CHUNK // 4,
+                    CHUNK // 4, drift,
                 )  # fmt: skip
                 for k, run in zip(at, runs, strict=True):
                     runs_of.setdefault((int(k), budget, window), []).append(run)
@@ -337,6 +355,7 @@ def compare(
     max_rounds: int = MAX_ROUNDS,
     progress=None,
     experiments: int = EXPERIMENTS,
+    drift: Drift | None = None,
 ) -> dict:
     """Predicted next to observed for the game files ``logs`` (one name set ``names``, memory H, payoffs):
     ``baseline`` per baseline file (winners, stop time, success per round) and ``tipping`` per committed-minority
@@ -348,7 +367,7 @@ def compare(
     policies, a mixture (per-run random effects): its replicas are split among them and pooled. A series' predicted
     ``critical_k`` is the median over ``experiments`` replays of its observed design (:func:`predict_experiments`);
     ``critical_k_population`` is the smallest k whose pooled replicas flip (many runs per k). ``progress(text)`` is
-    called before each simulation."""
+    called before each simulation. ``drift``: shared shocks of every simulated run (None: none)."""
     policies = list(policy) if isinstance(policy, list | tuple) else [policy]
     per_draw = max(replicas // len(policies), 2)
     index = {name: i for i, name in enumerate(names)}
@@ -371,8 +390,17 @@ def compare(
                 size = per_draw // len(members) + (len(parts) < per_draw % len(members))
                 parts.append(
                     predict_baseline(
-                        one, log.n_agents, len(names), memory, payoffs, size, sub, max_rounds, observed["stop_window"]
-                    )
+                        one,
+                        log.n_agents,
+                        len(names),
+                        memory,
+                        payoffs,
+                        size,
+                        sub,
+                        max_rounds,
+                        observed["stop_window"],
+                        drift,
+                    )  # fmt: skip
                 )
             draws.append(
                 {
@@ -460,6 +488,7 @@ def compare(
             horizon_rounds,
             progress=lambda text, where=where: say(f"tipping {where}: {text}"),
             stop_window=window,
+            drift=drift,
         )
         population = next((k for k in ks if predicted["flipped"][k]), None)
         by_draw = [next((k for k in ks if row[k]), np.nan) for row in predicted["by_draw"]["flipped"]]
@@ -467,7 +496,8 @@ def compare(
         key, sub, check_key = jax.random.split(key, 3)
         per_draw_experiments = max(experiments // len(policies), 1)
         replays = predict_experiments(
-            policies, n, len(names), memory, payoffs, inc, push, design, per_draw_experiments, sub, horizon_rounds
+            policies, n, len(names), memory, payoffs, inc, push, design, per_draw_experiments, sub, horizon_rounds,
+            drift,
         )  # fmt: skip
         replayed = replays.critical_k.ravel()
         critical = _median_k(replayed)
