@@ -186,7 +186,8 @@ def text(result: dict) -> str:
             drift = group.get("drift")
             if drift is not None and drift["fitted"]:
                 tried = ", ".join(
-                    f"{r} rounds sd {v['sd']:.3g} held-out {v['gain_per_choice']['held_out']:+.5f}/choice"
+                    f"{r} rounds sd {v['sd']:.3g} held-out {v['gain_per_choice']['held_out']:+.5f}/choice "
+                    f"(z {v['held_out_z']:.1f})"
                     for r, v in drift["by_rounds"].items()
                 )
                 kept = f"kept: {drift['rounds']} rounds" if drift["selected"] else "not kept"

@@ -11,7 +11,9 @@ from ``tilt(p(. | memory_c), sd * z)`` (:func:`jaxconv.policies.tilt`), ``z ~ N(
 with the expectation over ``NODES`` fixed standard normal draws of z in antithetic pairs (the same for every block
 and every sd: a smooth simulated likelihood). The policy is held at its choice-only estimate and only sd is fitted,
 for each block length in ``BLOCK_ROUNDS``; :func:`shared_drift` scores each on held-out runs (folds of runs, the gain
-in held-out log-likelihood per choice over sd = 0) and selects the block length with the largest positive gain.
+in held-out log-likelihood per choice over sd = 0) and selects the block length with the largest gain when that gain
+is at least ``SELECT_Z`` standard errors above 0 (the standard error from the spread of the gain over held-out runs:
+a gain of a few log-units that some runs carry and others reverse is not kept).
 Single-prompt answers (no run time) are left out.
 """
 
@@ -23,6 +25,7 @@ from jaxconv.estimate.likelihood import ChoiceData, state_log_probs
 from jaxconv.policies import Policy, tilt
 
 NODES = 128  # standard normal draws of z per block (64 antithetic pairs)
+SELECT_Z = 2.0  # a block length is kept when its held-out gain is at least this many standard errors above 0
 BLOCK_ROUNDS = (1, 2, 4, 8)  # block lengths (population rounds) tried
 MAX_SD = 3.0  # the sd is searched in [0, MAX_SD]
 
@@ -75,9 +78,10 @@ def fit_sd(log_probs, choices: BlockChoices, nodes, blocks=None) -> float:
 
 def shared_drift(policy: Policy, data: ChoiceData, *, rounds=BLOCK_ROUNDS, folds: int = 5, seed: int = 0) -> dict:
     """Fit and score the drift of ``policy`` (held at its estimate) on ``data`` (module docstring). Returns per block
-    length (``by_rounds``, keyed by the number of rounds): ``sd`` and the train and held-out gains in log-likelihood
-    per choice over sd = 0; the ``selected`` block length (None when no held-out gain is positive) with its ``sd``
-    and ``rounds``, ``n_runs``, ``n_choices``, ``nodes`` and ``folds``."""
+    length (``by_rounds``, keyed by the number of rounds): ``sd``, the train and held-out gains in log-likelihood
+    per choice over sd = 0 and ``held_out_z`` (the held-out gain over its standard error across runs); whether a
+    block length is ``selected`` (the best held-out gain, ``held_out_z`` >= ``SELECT_Z``), with its ``rounds`` and
+    ``sd`` (None when none is), ``n_runs``, ``n_choices``, ``nodes`` and ``folds``."""
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
         raise ValueError(f"folds must be an integer >= 2, got {folds!r}")
     rounds = tuple(rounds)
@@ -96,22 +100,25 @@ def shared_drift(policy: Policy, data: ChoiceData, *, rounds=BLOCK_ROUNDS, folds
         sd = fit_sd(log_probs, choices, nodes)
         base = block_log_likelihood(log_probs, choices, 0.0, nodes)
         train = float(jnp.sum(block_log_likelihood(log_probs, choices, sd, nodes) - base))
-        held_out = 0.0
+        run_gain = np.zeros(data.n_runs)  # held-out gain of each run, from the fold that held it out
         for k in range(folds):
             test = jnp.asarray(fold_of_run[choices.block_run] == k)
             fold_sd = fit_sd(log_probs, choices, nodes, ~test)
             gain = block_log_likelihood(log_probs, choices, fold_sd, nodes, test) - jnp.where(test, base, 0.0)
-            held_out += float(jnp.sum(gain))
+            run_gain += np.bincount(choices.block_run, weights=np.asarray(gain, np.float64), minlength=data.n_runs)
+        held_out = float(run_gain[runs].sum())
+        se = float(np.sqrt(len(runs)) * run_gain[runs].std(ddof=1))
         by_rounds[length] = {
             "sd": round(sd, 4),
             "gain_per_choice": {
                 "train": round(train / choices.n_choices, 6),
                 "held_out": round(held_out / choices.n_choices, 6),
             },
+            "held_out_z": round(held_out / se, 2) if se > 0 else 0.0,
             "blocks": choices.n_blocks,
         }
     best = max(rounds, key=lambda r: by_rounds[r]["gain_per_choice"]["held_out"])
-    chosen = best if by_rounds[best]["gain_per_choice"]["held_out"] > 0 else None
+    chosen = best if by_rounds[best]["held_out_z"] >= SELECT_Z else None
     return {
         "by_rounds": by_rounds,
         "selected": chosen is not None,
@@ -124,4 +131,13 @@ def shared_drift(policy: Policy, data: ChoiceData, *, rounds=BLOCK_ROUNDS, folds
     }
 
 
-__all__ = ["BLOCK_ROUNDS", "NODES", "BlockChoices", "block_log_likelihood", "drift_nodes", "fit_sd", "shared_drift"]
+__all__ = [
+    "BLOCK_ROUNDS",
+    "NODES",
+    "SELECT_Z",
+    "BlockChoices",
+    "block_log_likelihood",
+    "drift_nodes",
+    "fit_sd",
+    "shared_drift",
+]
