@@ -5,7 +5,9 @@ the best held-out choice likelihood (optional first-move bias, unanimity bonus, 
 auto``) is fitted by maximum likelihood to every game choice given the agent's memory, then refitted to the choices
 plus the collective outcomes of the baseline runs (stop time and its distribution, the share of runs each name
 wins, success per round; and P(flip) at the k that decide each observed critical mass, ``--flip-targets``;
-:mod:`jaxconv.estimate.collective`). Replicas of each fitted agent, over bootstrap
+:mod:`jaxconv.estimate.collective`). Where the choices show shared, time-local shocks (``--drift``,
+:mod:`jaxconv.estimate.drift`: kept when the held-out likelihood gain is at least 2 standard errors), both fits'
+runs are simulated with them. Replicas of each fitted agent, over bootstrap
 parameter draws, play the experiment's protocol (:mod:`jaxconv.estimate.predict`); the whole pipeline is
 :func:`jaxconv.estimate.pipeline.fit_path`.
 
@@ -88,7 +90,7 @@ def main():
         settings |= {"draws": 2, "collective_steps": 2, "window_table": 1}
     else:
         settings = {"policy": "auto", "bootstrap": 19, "replicas": 4000, "draws": 20, "collective_steps": 60}
-        settings |= {"window_table": 3, "flip_targets": True}
+        settings |= {"window_table": 3, "flip_targets": True, "drift": True}
     result = fit_path(
         data,
         collective=True,
