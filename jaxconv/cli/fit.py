@@ -7,6 +7,7 @@ stderr, on a terminal or with ``--progress``) and the text. Bad values raise Val
 value.
 """
 
+from jaxconv.estimate.collective import FLIP_TARGET_KS
 from jaxconv.estimate.fit import FAMILIES
 from jaxconv.estimate.pipeline import DEFAULTS, fit_path
 
@@ -32,7 +33,7 @@ def add_parser(commands) -> None:
         nargs="?",
         const="deciding",
         default=None,
-        choices=("deciding", "all"),
+        choices=FLIP_TARGET_KS,
         help="the collective fit also matches P(flip) at the k that decide each observed critical mass (deciding, "
         "the default) or at every observed k (all)",
     )

@@ -107,8 +107,10 @@ def fit_path(
             raise ValueError(f"{label} must be an integer >= {low}, got {value!r}")
     if flip_targets is True or flip_targets is False:
         flip_targets = "deciding" if flip_targets else None
-    if flip_targets not in (None, "deciding", "all"):
-        raise ValueError(f"flip_targets must be True, False, 'deciding' or 'all', got {flip_targets!r}")
+    from jaxconv.estimate.collective import FLIP_TARGET_KS
+
+    if flip_targets is not None and flip_targets not in FLIP_TARGET_KS:
+        raise ValueError(f"flip_targets must be True, False or one of {list(FLIP_TARGET_KS)}, got {flip_targets!r}")
     if train not in TRAIN:
         raise ValueError(f"train must be one of {list(TRAIN)}, got {train!r}")
     if collective and not policy.startswith("softmax") and policy != "auto":
