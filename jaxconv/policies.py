@@ -82,6 +82,13 @@ def _finite(label: str, value) -> np.ndarray:
     return value
 
 
+def _float32(value):
+    """``value`` as float32; a number beyond float32's range becomes inf without a warning (``check`` then refuses
+    it with one line naming the parameter)."""
+    with np.errstate(over="ignore"):
+        return jnp.asarray(value, jnp.float32)
+
+
 def _payoff_scale(payoffs) -> float:
     return 1.0 if payoffs is None else float(np.max(np.abs(_finite("payoffs", payoffs))))
 
@@ -129,8 +136,8 @@ class BestResponse(Policy):
     sharpness: jax.Array | None
 
     def __init__(self, payoff_weight: float | None = None, sharpness: float | None = None):
-        self.payoff_weight = None if payoff_weight is None else jnp.asarray(payoff_weight, jnp.float32)
-        self.sharpness = None if sharpness is None else jnp.asarray(sharpness, jnp.float32)
+        self.payoff_weight = None if payoff_weight is None else _float32(payoff_weight)
+        self.sharpness = None if sharpness is None else _float32(sharpness)
 
     def scores(self, view: MemoryView) -> jax.Array:
         """``(W,)`` partner counts, plus the weighted payoffs of the own choices."""
@@ -211,17 +218,17 @@ class SoftmaxSurrogate(Policy):
         unanimity: float | None = None,
         lapse: float | None = None,
     ):
-        self.bias = jnp.asarray(bias, jnp.float32)
-        self.win_stay = jnp.asarray(win_stay, jnp.float32)
-        self.lose_shift = jnp.asarray(lose_shift, jnp.float32)
-        self.copy_partner = jnp.asarray(copy_partner, jnp.float32)
-        self.own_weight = jnp.asarray(own_weight, jnp.float32)
-        self.partner_weight = jnp.asarray(partner_weight, jnp.float32)
-        self.recency = jnp.asarray(recency, jnp.float32)
-        self.temperature = jnp.asarray(temperature, jnp.float32)
-        self.first_bias = None if first_bias is None else jnp.asarray(first_bias, jnp.float32)
-        self.unanimity = None if unanimity is None else jnp.asarray(unanimity, jnp.float32)
-        self.lapse = None if lapse is None else jnp.asarray(lapse, jnp.float32)
+        self.bias = _float32(bias)
+        self.win_stay = _float32(win_stay)
+        self.lose_shift = _float32(lose_shift)
+        self.copy_partner = _float32(copy_partner)
+        self.own_weight = _float32(own_weight)
+        self.partner_weight = _float32(partner_weight)
+        self.recency = _float32(recency)
+        self.temperature = _float32(temperature)
+        self.first_bias = None if first_bias is None else _float32(first_bias)
+        self.unanimity = None if unanimity is None else _float32(unanimity)
+        self.lapse = None if lapse is None else _float32(lapse)
 
     def logits(self, view):
         last_own, last_partner = view.own[0], view.partner[0]

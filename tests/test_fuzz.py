@@ -165,7 +165,14 @@ def test_cli_arguments(monkeypatch, capsys, data):
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("argv", [["data", "summary", "/nonexistent"], ["fit", "/nonexistent", "--seed", "-1"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["data", "summary", "/nonexistent"],
+        ["fit", "/nonexistent", "--seed", "-1"],
+        ["simulate", "memory-game", "--lose-shift", "1e300", "--policy", "softmax", "--bias", "0", "0"],
+    ],
+)
 def test_cli_missing_paths_are_one_line(argv, capsys):
     assert main(argv) == 2
     assert capsys.readouterr().err.count("\n") == 1
