@@ -16,12 +16,13 @@ AGENT = softmax_agent({"Q": 0.0, "M": 0.3}, memory=3, **RULE)
 POLICY = SoftmaxSurrogate([0.0, 0.3], **RULE)
 
 
-def _data(folder, drift, runs=60, seed=1):
+def _data(folder, drift, runs=60, seed=1, stop=False):
+    """Choices of ``runs`` logged runs of 8 agents (30 rounds, or until the stop rule with ``stop``)."""
     rng = np.random.default_rng(seed)
     stored = {
         r: simulate_run(
             rng, names=["Q", "M"], n_agents=8, memory=3, max_interactions=30 * 8, policy=AGENT,
-            stop_when_converged=False, drift=drift,
+            stop_when_converged=stop, drift=drift,
         )
         for r in range(runs)
     }  # fmt: skip
@@ -81,8 +82,35 @@ def test_fit_path_keeps_the_drift_of_drifting_logs_and_simulates_it(tmp_path):
 
     _data(tmp_path, (0.8, 2))
     options = dict(policy="softmax", bootstrap=2, draws=2, replicas=40, folds=2, collective=True, collective_steps=2)
-    (group,) = fit_path(tmp_path, drift=True, **options)["models"]["synth"]["groups"]
+    (group,) = fit_path(tmp_path, drift=True, fit_drift=True, **options)["models"]["synth"]["groups"]
     assert group["drift"]["selected"] and group["drift"]["rounds"] == 2
-    for fit in ("choice_only", "collective"):
-        assert "shared drift, sd" in group["prediction"][fit]["parameter_draws"]
+    fitted = group["collective_fit"]["drift"]
+    assert fitted["rounds"] == 2 and fitted["start_sd"] == group["drift"]["sd"]
+    for fit, sd in (("choice_only", group["drift"]["sd"]), ("collective", fitted["sd"])):
+        assert f"shared drift, sd {sd:.3g}" in group["prediction"][fit]["parameter_draws"]
         assert group["prediction"][fit]["baseline"][0]["predicted"]["replicas"] == 40
+
+
+def test_collective_fit_fits_the_drift_sd_with_the_choices_marginal_likelihood(tmp_path):
+    """From a start far below the sd of the logs' shocks (0.8), the collective fit's sd rises towards it: the
+    choices count by their likelihood marginal over the shocks, and the simulated runs of a larger sd stop sooner,
+    as the logged ones did (both push the sd up; a gradient of the wrong sign or none leaves it at the start)."""
+    from jaxconv.estimate.collective import fit_collective, targets_of
+    from jaxconv.estimate.fit import SOFTMAX, fit_runs
+    from jaxconv.estimate.pipeline import fit_path
+    from jaxconv.games.memory import Drift
+
+    data = _data(tmp_path, (0.8, 2), stop=True)
+    start = jax.tree.map(lambda x: x[0], fit_runs(SOFTMAX, data, np.ones(data.n_runs)).raw)
+    targets = targets_of(load_logs(tmp_path).files, ("Q", "M"))
+    result = fit_collective(
+        SOFTMAX, data, start, targets, jax.random.key(0), steps=40, learning_rate=0.1, replicas=32,
+        drift=Drift(0.3, 2), fit_drift=True,
+    )  # fmt: skip
+    assert result.trace[0]["drift_sd"] == pytest.approx(0.3, rel=1e-4)
+    assert 0.45 < float(result.drift.sd) < 1.2 and result.drift.rounds == 2
+    assert result.log_likelihood_drift > result.log_likelihood
+    with pytest.raises(ValueError, match="fit_drift needs drift=True and collective=True"):
+        fit_path(tmp_path, drift=True, fit_drift=True)
+    with pytest.raises(ValueError, match="fit_drift needs drift"):
+        fit_collective(SOFTMAX, data, start, targets, jax.random.key(0), steps=1, fit_drift=True)

@@ -90,6 +90,33 @@ def test_score_function_gradient_of_the_success_rate_is_unbiased():
     assert_within_sampling_error(mean, se, exact, "d success rate / d theta")
 
 
+def test_score_function_gradient_in_the_drift_sd_is_unbiased():
+    """The shock of a block tilts every choice by exp(sd z); with one block covering the whole run it moves name
+    1's logit by sd (z1 - z0) ~ N(0, 2 sd^2) for the run, so the exact value is a Gauss-Hermite average of the exact
+    chain over that shift, and its derivative in sd is exact too. The score-function estimate reaches sd only
+    through the log-probabilities of the tilted choices."""
+    theta, sd = jnp.array([0.4, 1.5]), 0.7
+    nodes, weights = np.polynomial.hermite_e.hermegauss(24)
+    weights = weights / weights.sum()
+
+    def exact_share(sd):
+        shifts = [theta + jnp.stack([sd * np.sqrt(2.0) * x, 0.0]) for x in nodes]
+        return sum(w * exact_memory(t, "pushed_share") for t, w in zip(shifts, weights, strict=True))
+
+    exact_value, exact_gradient = jax.value_and_grad(exact_share)(sd)
+    one_block = Drift(1.0, rounds=STEPS // N_AGENTS)
+
+    def run(key, sd):
+        game = memory_game(theta, drift=eqx.tree_at(lambda d: d.sd, one_block, sd))
+        return relax.expectation(key, game, ScoreFunction(), final("committed_share"), 512, STEPS, STEPS)[0]
+
+    mean, se = batches(lambda key: run(key, sd), jax.random.key(5), 16)
+    assert_within_sampling_error(mean, se, exact_value, "pushed share with drift")
+    mean, se = batches(lambda key: jax.grad(run, argnums=1)(key, sd), jax.random.key(6), 16)
+    assert_within_sampling_error(mean, se, exact_gradient, "d pushed share / d drift sd")
+    assert abs(float(exact_gradient)) > 4 * float(se)  # the check above can tell a wrong sign or a zero
+
+
 def naming_game(beta):
     return NamingGame(5, vocabulary=2, beta=beta, committed_mode="converted", initial="prepared")
 

@@ -49,6 +49,12 @@ def add_parser(commands) -> None:
         "held-out likelihood; the collective fit and predictions then simulate them",
     )
     fit.add_argument(
+        "--fit-drift",
+        action="store_true",
+        help="with --collective --drift: the collective fit also fits the drift's sd (from the choices' estimate, "
+        "also where the choices alone do not keep it)",
+    )
+    fit.add_argument(
         "--window-table",
         type=int,
         default=0,
@@ -99,6 +105,7 @@ def run(args) -> dict:
         flip_targets=args.flip_targets,
         random_effects=args.random_effects,
         drift=args.drift,
+        fit_drift=args.fit_drift,
         single_prompts=args.single_prompts,
         window_table=args.window_table,
     )
@@ -131,7 +138,8 @@ class Progress:
 
         def advance(record):
             bar.update(1)
-            bar.set_postfix(ll=round(record["log_likelihood"], 4), outcome_loss=round(record["outcome_loss"], 2))
+            shown = {"ll": round(record["log_likelihood"], 4), "outcome_loss": round(record["outcome_loss"], 2)}
+            bar.set_postfix(shown | ({"drift_sd": record["drift_sd"]} if "drift_sd" in record else {}))
             if bar.n >= total:
                 bar.close()
 
@@ -214,6 +222,12 @@ def text(result: dict) -> str:
                         f"  collective fit: LL/choice {ll['choice_only']:.5f} -> {ll['collective']:.5f};"
                         f" outcomes fitted over the {fit['outcomes_of']}"
                     )
+                    if "drift" in fit:
+                        shocks = fit["drift"]
+                        lines.append(
+                            f"  collective fit drift: sd {shocks['start_sd']} -> {shocks['sd']} per name, every"
+                            f" {shocks['rounds']} rounds; LL/choice with it {ll['collective_with_drift']:.5f}"
+                        )
                 else:
                     lines.append(f"  collective fit: not fitted, because {fit['reason']}")
             for which, prediction in predictions.items():

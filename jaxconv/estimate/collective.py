@@ -30,6 +30,12 @@ the replicas are split over the draws, as in the predictions, which integrate ov
 time is far from linear in the parameters (a few draws that agree slowly lengthen the mean), so a centre whose
 own runs meet a target can have a prediction that does not; fitting the predictive makes what is reported what
 was fitted.
+With a shared drift (:class:`jaxconv.games.memory.Drift`) and ``fit_drift``, its sd is a parameter too (on the
+log scale, its block length held): the choices then count by their likelihood marginal over the shocks
+(:func:`jaxconv.estimate.drift.block_log_likelihood`), so that a drift the outcomes ask for is paid for in choice
+likelihood, and the simulated runs draw tilted choices whose log-probabilities carry the sd's score-function
+gradient. Choices alone identify the sd only weakly in small logs, while a shock shared by a run's agents moves
+its stop time and winner a lot.
 Optimised by Adam (optax) from the choice-only estimate; the reported estimate is the average of the iterates of
 the last third of the steps (Polyak-Ruppert averaging: each step's gradient is a noisy estimate, and the mean of
 the iterates around the optimum is less noisy than any one of them). ``weight`` = 1 gives a squared error of one
@@ -57,11 +63,12 @@ from jaxconv.data.summary import (
     stop_window,
     success_by_round,
 )
+from jaxconv.estimate.drift import BlockChoices, block_log_likelihood, drift_nodes
 from jaxconv.estimate.fit import PRIOR_SD, Family
 from jaxconv.estimate.likelihood import ChoiceData, choice_counts, mean_log_likelihood, state_log_probs
 from jaxconv.estimate.predict import observed_design, predict_baseline
 from jaxconv.estimate.random_effects import shifted
-from jaxconv.games.memory import MemoryGame
+from jaxconv.games.memory import Drift, MemoryGame
 from jaxconv.relax import run as relaxed_run
 from jaxconv.relax import surrogate
 
@@ -382,7 +389,9 @@ def _simulated_flip_targets(key, policies, targets, n_names, memory, payoffs, re
 @dataclass
 class CollectiveFit:
     """Result of :func:`fit_collective`: the ``raw`` estimate, its ``policy``, the choice log-likelihood per
-    choice before and after, and the trace of the objective and of the simulated outcomes."""
+    choice before and after (the policy's own, without drift), the trace of the objective and of the simulated
+    outcomes, and the ``drift`` the outcomes were simulated with (the fitted one with ``fit_drift``; None: none),
+    with the choice log-likelihood per choice marginal over it (``log_likelihood_drift``, None unless fitted)."""
 
     raw: dict
     policy: object
@@ -390,6 +399,34 @@ class CollectiveFit:
     log_likelihood: float
     trace: list
     targets: list
+    drift: Drift | None = None
+    log_likelihood_drift: float | None = None
+
+
+MIN_DRIFT_SD = 0.05  # a fitted drift starts at least here (its sd is fitted on the log scale)
+
+
+def _choice_term(family: Family, data: ChoiceData, rounds: int | None):
+    """``f(raw, sd)``: the mean log-likelihood per choice of ``family.policy(raw)``; with ``rounds``, the game
+    choices' likelihood is the drift's marginal over shocks of sd ``sd`` redrawn every ``rounds`` rounds
+    (:func:`jaxconv.estimate.drift.block_log_likelihood`), single-prompt answers keep their plain likelihood."""
+    counts, n_names = choice_counts(data), data.n_names
+    n_choices = jnp.sum(counts)
+    if rounds is None:
+        return lambda raw, sd: mean_log_likelihood(state_log_probs(family.policy(raw), data.states, n_names), counts)
+    blocks = BlockChoices(data, rounds)
+    single = data.round < 0
+    single_counts = np.zeros(counts.shape, np.float32)
+    np.add.at(single_counts, (data.state[single], data.choice[single]), 1.0)
+    single_counts = jnp.asarray(single_counts)
+    nodes = drift_nodes(jax.random.key(0), n_names)
+
+    def log_likelihood(raw, sd):
+        log_probs = state_log_probs(family.policy(raw), data.states, n_names)
+        played = jnp.sum(block_log_likelihood(log_probs, blocks, sd, nodes))
+        return (played + jnp.sum(jnp.where(single_counts > 0, single_counts * log_probs, 0.0))) / n_choices
+
+    return log_likelihood
 
 
 def fit_collective(
@@ -407,7 +444,8 @@ def fit_collective(
     first_sd: float = 0.0,
     deviations: dict | None = None,
     progress=None,
-    drift=None,
+    drift: Drift | None = None,
+    fit_drift: bool = False,
 ) -> CollectiveFit:
     """Collective fit of ``family`` (module docstring) from ``start`` (the choice-only raw estimate) to ``targets``
     (baseline :class:`Target` and :class:`FlipTarget`, in the order of the trace's ``simulated``). ``progress``:
@@ -419,39 +457,51 @@ def fit_collective(
     deviations[d]``, so that the fitted centre's prediction integrated over these draws is what meets the targets
     (the point estimate alone can differ: the outcomes are not linear in the parameters). None: the point
     estimate alone. ``drift``: shared shocks of the simulated runs (:class:`jaxconv.games.memory.Drift`), held
-    fixed."""
-    counts = choice_counts(data)
-    n_choices = float(np.sum(np.asarray(counts)))
+    fixed; with ``fit_drift``, its sd is fitted too (from ``drift.sd``, at least ``MIN_DRIFT_SD``; its block length
+    held): the choices then count by their likelihood marginal over the shocks, so that the sd the outcomes ask for
+    is paid for in choice likelihood, and the outcomes' score-function gradients reach the sd through the
+    log-probabilities of the tilted choices."""
+    if fit_drift and not isinstance(drift, Drift):
+        raise ValueError(f"fit_drift needs drift=Drift(start sd, rounds), got drift={drift!r}")
+    n_choices = float(data.n_choices)
     n_runs = max(data.n_runs, 1)
     n_names, memory, payoffs = data.n_names, data.memory, data.payoffs
     if deviations is None:
         deviations = jax.tree.map(lambda x: jnp.zeros((1,) + jnp.shape(x)), start)
+    plain = _choice_term(family, data, None)
+    choice_term = _choice_term(family, data, drift.rounds) if fit_drift else plain
 
-    def log_likelihood(raw):
-        return mean_log_likelihood(state_log_probs(family.policy(raw), data.states, n_names), counts)
+    def drift_of(params):
+        if not fit_drift:
+            return drift
+        return Drift(jnp.exp(params["drift_log_sd"]), drift.rounds)
 
-    def objective(raw, key):
-        prior = sum(jnp.sum(x**2) for x in jax.tree.leaves(raw)) / (2 * prior_sd**2 * n_choices)
+    def objective(params, key):
+        raw = params["policy"]
+        prior = sum(jnp.sum(x**2) for x in jax.tree.leaves(params)) / (2 * prior_sd**2 * n_choices)
         policies = jax.vmap(family.policy)(jax.tree.map(lambda r, d: r + d, raw, deviations))
-        outcome, estimates = _outcome_loss(key, policies, targets, n_names, memory, payoffs, replicas, first_sd, drift)
-        ll = log_likelihood(raw)
+        shocks = drift_of(params)
+        outcome, estimates = _outcome_loss(key, policies, targets, n_names, memory, payoffs, replicas, first_sd, shocks)
+        ll = choice_term(raw, jnp.float32(0.0) if shocks is None else shocks.sd)
         return -ll + prior + weight * outcome / n_runs, (ll, outcome, estimates)
 
     optimizer = optax.adam(learning_rate)
 
     @eqx.filter_jit
-    def step(raw, opt_state, key):
-        (value, aux), grad = jax.value_and_grad(objective, has_aux=True)(raw, key)
-        updates, opt_state = optimizer.update(grad, opt_state, raw)
-        return optax.apply_updates(raw, updates), opt_state, value, aux
+    def step(params, opt_state, key):
+        (value, aux), grad = jax.value_and_grad(objective, has_aux=True)(params, key)
+        updates, opt_state = optimizer.update(grad, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, value, aux
 
-    raw = jax.tree.map(jnp.asarray, start)
-    opt_state = optimizer.init(raw)
+    params = {"policy": jax.tree.map(jnp.asarray, start)}
+    if fit_drift:
+        params["drift_log_sd"] = jnp.log(jnp.float32(max(float(drift.sd), MIN_DRIFT_SD)))
+    opt_state = optimizer.init(params)
     trace = []
     averaged, n_averaged = None, 0
     for i in range(steps):
         key, sub = jax.random.split(key)
-        new_raw, opt_state, value, (ll, outcome, estimates) = step(raw, opt_state, sub)
+        new_params, opt_state, value, (ll, outcome, estimates) = step(params, opt_state, sub)
         record = {
             "step": i,
             "objective": float(value),
@@ -459,21 +509,26 @@ def fit_collective(
             "outcome_loss": float(outcome),
             "simulated": [round(float(x), 4) for x in estimates],
         }
+        if fit_drift:
+            record["drift_sd"] = round(float(jnp.exp(params["drift_log_sd"])), 4)
         trace.append(record)
         if progress is not None:
             progress(record)
-        raw = new_raw
+        params = new_params
         if i >= steps - max(steps // 3, 1):  # average the iterates of the last third
-            averaged = raw if averaged is None else jax.tree.map(jnp.add, averaged, raw)
+            averaged = params if averaged is None else jax.tree.map(jnp.add, averaged, params)
             n_averaged += 1
     chosen = jax.tree.map(lambda total: total / n_averaged, averaged)
+    fitted_drift = drift_of(chosen)
     return CollectiveFit(
-        raw=chosen,
-        policy=family.policy(chosen),
-        log_likelihood_choice_only=float(log_likelihood(jax.tree.map(jnp.asarray, start))),
-        log_likelihood=float(log_likelihood(chosen)),
+        raw=chosen["policy"],
+        policy=family.policy(chosen["policy"]),
+        log_likelihood_choice_only=float(plain(jax.tree.map(jnp.asarray, start), 0.0)),
+        log_likelihood=float(plain(chosen["policy"], 0.0)),
         trace=trace,
         targets=[t.__dict__ for t in targets],
+        drift=fitted_drift,
+        log_likelihood_drift=float(choice_term(chosen["policy"], fitted_drift.sd)) if fit_drift else None,
     )
 
 
@@ -555,6 +610,7 @@ def cross_validate(
 __all__ = [
     "CollectiveFit",
     "FlipTarget",
+    "MIN_DRIFT_SD",
     "Target",
     "cross_validate",
     "fit_collective",

@@ -21,7 +21,9 @@ For each group:
   simulate runs with their own first-move bias;
 - with ``drift=True``, shared time-local shocks on the choices of a run (:mod:`jaxconv.estimate.drift`: sd per
   block length, fitted with the policy held at its estimate), kept when they raise the held-out log-likelihood of
-  the choices; the collective fit and the predictions then simulate runs with them;
+  the choices; the collective fit and the predictions then simulate runs with them. With ``fit_drift=True`` the
+  collective fit fits their sd together with the policy (from the kept drift, or else from the block length of
+  the largest held-out gain), its predictions simulating the drift it fitted;
 - with ``replicas`` > 0, predicted vs observed winners, stop times and critical masses
   (:mod:`jaxconv.estimate.predict`) of each fit, integrated over ``draws`` parameter draws (bootstrap resamples, or
   the Laplace approximation), each with the targets of issue [collective-fit] (``targets``: stop-time mean within
@@ -87,6 +89,7 @@ def fit_path(
     single_prompts: bool = False,
     window_table: int = 0,
     drift: bool = False,
+    fit_drift: bool = False,
 ) -> dict:
     """Fit and predict every (model, names, H) group of the game files in ``path`` (module docstring)."""
     import jax
@@ -115,6 +118,8 @@ def fit_path(
         raise ValueError(f"train must be one of {list(TRAIN)}, got {train!r}")
     if collective and not policy.startswith("softmax") and policy != "auto":
         raise ValueError(f"--collective needs a softmax policy (or auto), got {policy!r}")
+    if fit_drift and not (drift and collective):
+        raise ValueError("fit_drift needs drift=True and collective=True (the collective fit fits the drift's sd)")
     if not weight >= 0:
         raise ValueError(f"weight must be >= 0, got {weight!r}")
     if not Path(path).exists():
@@ -157,6 +162,7 @@ def fit_path(
             "flip_targets": flip_targets,
             "random_effects": random_effects,
             "drift": drift,
+            "fit_drift": fit_drift,
             "single_prompts": single_prompts,
             "window_table": window_table,
         },
@@ -194,29 +200,27 @@ def fit_path(
                 say(f"{label}: held-out log-likelihood and collective outcomes of each softmax family")
             fitted = fit_choices(data, policy, bootstrap=bootstrap, folds=folds, seed=seed, held_out_outcomes=check)
             group = fitted.report | {"train": train}
-            fits = {"choice_only": fitted.raw}
+            fits = {"choice_only": (fitted.raw, None)}  # fit -> (raw estimate, shared drift of its runs)
             first_sd = 0.0
             if random_effects:
                 say(f"{label}: per-run random first-move bias")
                 group["random_effects"] = _random_effects(fitted, data, folds, seed)
                 first_sd = group["random_effects"]["sd"] if group["random_effects"].get("selected") else 0.0
-            shocks = None
+            kept_drift = collective_drift = None
             if drift:
                 say(f"{label}: shared drift of the choices")
                 group["drift"] = _drift(fitted, data, folds, seed)
-                if group["drift"].get("selected"):
-                    from jaxconv.games.memory import Drift
-
-                    shocks = Drift(group["drift"]["sd"], group["drift"]["rounds"])
+                kept_drift, collective_drift = _drifts(group["drift"], fit_drift)
+                fits["choice_only"] = (fitted.raw, kept_drift)
             if collective:
-                options = (collective_steps, weight, flip_targets, first_sd, draws, seed, shocks)
-                fit_report, raw = _collective(fitted, data, in_group, key, options, say, bar, label, train)
+                options = (collective_steps, weight, flip_targets, first_sd, draws, seed, collective_drift, fit_drift)
+                fit_report, fit = _collective(fitted, data, in_group, key, options, say, bar, label, train)
                 group["collective_fit"] = fit_report
-                if raw is not None:
-                    fits["collective"] = raw
+                if fit is not None:
+                    fits["collective"] = fit
             if replicas:
                 group["prediction"] = {}
-                for which, raw in fits.items():
+                for which, (raw, shocks) in fits.items():
                     key, sub = jax.random.split(key)
                     prefix = f"{label} {which}"
                     report = lambda t, p=prefix: say(f"{p}: {t}")  # noqa: E731
@@ -231,7 +235,7 @@ def fit_path(
                         other_names = tuple(tidy.names[other_files[0]])
                         other_logs = [log for log in logs if log.name in {tidy.files[f] for f in other_files}]
                         entry = {}
-                        for which, raw in fits.items():
+                        for which, (raw, shocks) in fits.items():
                             key, sub = jax.random.split(key)
                             prefix = f"{label} {which} -> {','.join(other_names)}"
                             report = lambda t, p=prefix: say(f"{p}: {t}")  # noqa: E731
@@ -302,15 +306,32 @@ def _drift(fitted, data, folds, seed) -> dict:
         return {"fitted": False, "reason": str(error)}
 
 
+def _drifts(report: dict, fit: bool):
+    """(the kept drift, the collective fit's drift) of a group's drift ``report``, each a Drift or None. With
+    ``fit``, the collective fit starts from the kept drift, or else from the block length of the largest held-out
+    gain with its sd, and fits the sd; without, it holds the kept drift."""
+    from jaxconv.games.memory import Drift
+
+    if not report.get("fitted"):
+        return None, None
+    kept = Drift(report["sd"], report["rounds"]) if report["selected"] else None
+    if not fit or kept is not None:
+        return kept, kept
+    by_rounds = report["by_rounds"]
+    best = max(by_rounds, key=lambda r: by_rounds[r]["gain_per_choice"]["held_out"])
+    return None, Drift(by_rounds[best]["sd"], best)
+
+
 def _collective(fitted, data, logs, key, options, say, bar, label, train):
-    """The collective fit of one group: (report, raw estimate or None with the reason in the report).
-    ``options``: (Adam steps, weight, P(flip) targets or not, sd of the random first-move bias, parameter draws,
-    seed, shared drift or None); the outcomes fitted are those of the prediction over the same draws
-    (:func:`parameter_deviations`)."""
+    """The collective fit of one group: (report, (raw estimate, fitted drift or None), or None with the reason in
+    the report). ``options``: (Adam steps, weight, P(flip) targets or not, sd of the random first-move bias,
+    parameter draws, seed, the shared drift or None, whether its sd is fitted too); the outcomes fitted are those of
+    the prediction over the same draws (:func:`parameter_deviations`)."""
     import jax
     import jax.numpy as jnp
 
-    steps, weight, flips, first_sd, draws, seed, drift = options
+    steps, weight, flips, first_sd, draws, seed, drift, fit_drift = options
+    drift_sd = None if drift is None else round(float(drift.sd), 4)
 
     from jaxconv.estimate.collective import fit_collective, flip_targets_of, targets_of
 
@@ -337,6 +358,7 @@ def _collective(fitted, data, logs, key, options, say, bar, label, train):
         deviations=jax.tree.map(lambda *rows: jnp.stack(rows), *deviations),
         progress=bar(label, steps),
         drift=drift,
+        fit_drift=fit_drift and drift is not None,
     )
     parameters = {k: np.asarray(v).round(4).tolist() for k, v in fitted.family.parameters(result.policy).items()}
     report = {
@@ -352,7 +374,10 @@ def _collective(fitted, data, logs, key, options, say, bar, label, train):
         "first_step": result.trace[0],
         "last_step": result.trace[-1],
     }
-    return report, result.raw
+    if result.log_likelihood_drift is not None:
+        report["drift"] = {"sd": round(float(result.drift.sd), 4), "rounds": result.drift.rounds, "start_sd": drift_sd}
+        report["log_likelihood_per_choice"]["collective_with_drift"] = round(result.log_likelihood_drift, 5)
+    return report, (result.raw, result.drift)
 
 
 def _predict(fitted, raw, data, logs, replicas, draws, key, seed, say, names=None, first_sd=0.0, drift=None):
