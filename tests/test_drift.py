@@ -97,7 +97,6 @@ def test_collective_fit_fits_the_drift_sd_with_the_choices_marginal_likelihood(t
     as the logged ones did (both push the sd up; a gradient of the wrong sign or none leaves it at the start)."""
     from jaxconv.estimate.collective import fit_collective, targets_of
     from jaxconv.estimate.fit import SOFTMAX, fit_runs
-    from jaxconv.estimate.pipeline import fit_path
     from jaxconv.games.memory import Drift
 
     data = _data(tmp_path, (0.8, 2), stop=True)
@@ -110,7 +109,5 @@ def test_collective_fit_fits_the_drift_sd_with_the_choices_marginal_likelihood(t
     assert result.trace[0]["drift_sd"] == pytest.approx(0.3, rel=1e-4)
     assert 0.45 < float(result.drift.sd) < 1.2 and result.drift.rounds == 2
     assert result.log_likelihood_drift > result.log_likelihood
-    with pytest.raises(ValueError, match="fit_drift needs drift=True and collective=True"):
-        fit_path(tmp_path, drift=True, fit_drift=True)
     with pytest.raises(ValueError, match="fit_drift needs drift"):
         fit_collective(SOFTMAX, data, start, targets, jax.random.key(0), steps=1, fit_drift=True)

@@ -396,7 +396,7 @@ def test_fit_command_collective_side_by_side(logs_folder, capsys):
     parser = argparse.ArgumentParser()
     cli_fit.add_parser(parser.add_subparsers(dest="command"))
     options = "--names M,Q --bootstrap 2 --draws 3 --replicas 60 --folds 2 --collective --collective-steps 2 --progress"
-    options += " --random-effects --window-table 1 --flip-targets all --drift"
+    options += " --random-effects --window-table 1 --flip-targets all --drift --fit-drift"
     args = parser.parse_args(["fit", str(logs_folder), *options.split(), "--train", "baseline"])
     result = cli_fit.run(args)
     json.dumps(result)
@@ -409,6 +409,9 @@ def test_fit_command_collective_side_by_side(logs_folder, capsys):
     drift = group["drift"]  # logs without drift: any shocks found are tiny
     assert drift["fitted"] and set(drift["by_rounds"]) == {1, 2, 4, 8}
     assert all(v["sd"] < 0.3 for v in drift["by_rounds"].values())
+    fitted_drift = group["collective_fit"]["drift"]  # --fit-drift: fitted from the best held-out block length
+    assert fitted_drift["rounds"] in {1, 2, 4, 8} and fitted_drift["sd"] > 0
+    assert f"shared drift, sd {fitted_drift['sd']:.3g}" in group["prediction"]["collective"]["parameter_draws"]
     assert result["settings"]["flip_targets"] == "all"  # none here: no committed run is fitted (--train baseline)
     assert not [t for t in group["collective_fit"]["targets"] if "k" in t]
     for fit in ("choice_only", "collective"):
@@ -438,6 +441,7 @@ def test_fit_command_collective_side_by_side(logs_folder, capsys):
         ({"replicas": -1}, "-1"),
         ({"bootstrap": -2}, "-2"),
         ({"folds": 1}, "folds must be an integer >= 2, got 1"),
+        ({"drift": True, "fit_drift": True}, "fit_drift needs drift=True and collective=True"),
     ],
 )
 def test_fit_errors_name_the_bad_value(logs_folder, options, message):
