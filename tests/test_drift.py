@@ -57,7 +57,7 @@ def test_sd_and_block_length_are_recovered_and_no_drift_is_found_without_it(tmp_
     (tmp_path / "drift").mkdir()
     (tmp_path / "none").mkdir()
     found = shared_drift(POLICY, _data(tmp_path / "drift", (0.8, 2)), rounds=(2, 8), folds=2)
-    assert found["selected"] and found["rounds"] == 2
+    assert found["selected"] and found["rounds"] == found["best_rounds"] == 2
     assert found["sd"] == pytest.approx(0.8, abs=0.25)
     assert found["by_rounds"][2]["gain_per_choice"]["held_out"] > found["by_rounds"][8]["gain_per_choice"]["held_out"]
     none = shared_drift(POLICY, _data(tmp_path / "none", None), rounds=(2,), folds=2)
@@ -107,7 +107,10 @@ def test_collective_fit_fits_the_drift_sd_with_the_choices_marginal_likelihood(t
         drift=Drift(0.3, 2), fit_drift=True,
     )  # fmt: skip
     assert result.trace[0]["drift_sd"] == pytest.approx(0.3, rel=1e-4)
-    assert 0.45 < float(result.drift.sd) < 1.2 and result.drift.rounds == 2
+    start, true = np.log(0.3), np.log(0.8)  # at least a third of the way there on the log scale, overshooting by
+    # less than half (an optimiser's end point after 40 noisy steps, not a statistic with a standard error)
+    assert start + (true - start) / 3 < np.log(float(result.drift.sd)) < true + np.log(1.5)
+    assert result.drift.rounds == 2
     assert result.log_likelihood_drift > result.log_likelihood
     with pytest.raises(ValueError, match="fit_drift needs drift"):
         fit_collective(SOFTMAX, data, start, targets, jax.random.key(0), steps=1, fit_drift=True)

@@ -457,10 +457,10 @@ def fit_collective(
     deviations[d]``, so that the fitted centre's prediction integrated over these draws is what meets the targets
     (the point estimate alone can differ: the outcomes are not linear in the parameters). None: the point
     estimate alone. ``drift``: shared shocks of the simulated runs (:class:`jaxconv.games.memory.Drift`), held
-    fixed; with ``fit_drift``, its sd is fitted too (from ``drift.sd``, at least ``MIN_DRIFT_SD``; its block length
-    held): the choices then count by their likelihood marginal over the shocks, so that the sd the outcomes ask for
-    is paid for in choice likelihood, and the outcomes' score-function gradients reach the sd through the
-    log-probabilities of the tilted choices."""
+    fixed; with ``fit_drift``, its sd is fitted too (from ``drift.sd``, at least ``MIN_DRIFT_SD``; its log has the
+    prior of every raw parameter; its block length held): the choices then count by their likelihood marginal over
+    the shocks, so that the sd the outcomes ask for is paid for in choice likelihood, and the outcomes'
+    score-function gradients reach the sd through the log-probabilities of the tilted choices."""
     if fit_drift and not isinstance(drift, Drift):
         raise ValueError(f"fit_drift needs drift=Drift(start sd, rounds), got drift={drift!r}")
     n_choices = float(data.n_choices)

@@ -79,8 +79,9 @@ def fit_sd(log_probs, choices: BlockChoices, nodes, blocks=None) -> float:
 def shared_drift(policy: Policy, data: ChoiceData, *, rounds=BLOCK_ROUNDS, folds: int = 5, seed: int = 0) -> dict:
     """Fit and score the drift of ``policy`` (held at its estimate) on ``data`` (module docstring). Returns per block
     length (``by_rounds``, keyed by the number of rounds): ``sd``, the train and held-out gains in log-likelihood
-    per choice over sd = 0 and ``held_out_z`` (the held-out gain over its standard error across runs); whether a
-    block length is ``selected`` (the best held-out gain, ``held_out_z`` >= ``SELECT_Z``), with its ``rounds`` and
+    per choice over sd = 0 and ``held_out_z`` (the held-out gain over its standard error across runs); the block
+    length of the best held-out gain (``best_rounds``); whether it is ``selected`` (``held_out_z`` >= ``SELECT_Z``),
+    with its ``rounds`` and
     ``sd`` (None when none is), ``n_runs``, ``n_choices``, ``nodes`` and ``folds``."""
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
         raise ValueError(f"folds must be an integer >= 2, got {folds!r}")
@@ -121,6 +122,7 @@ def shared_drift(policy: Policy, data: ChoiceData, *, rounds=BLOCK_ROUNDS, folds
     chosen = best if by_rounds[best]["held_out_z"] >= SELECT_Z else None
     return {
         "by_rounds": by_rounds,
+        "best_rounds": best,
         "selected": chosen is not None,
         "rounds": chosen,
         "sd": None if chosen is None else by_rounds[chosen]["sd"],

@@ -317,9 +317,8 @@ def _drifts(report: dict, fit: bool):
     kept = Drift(report["sd"], report["rounds"]) if report["selected"] else None
     if not fit or kept is not None:
         return kept, kept
-    by_rounds = report["by_rounds"]
-    best = max(by_rounds, key=lambda r: by_rounds[r]["gain_per_choice"]["held_out"])
-    return None, Drift(by_rounds[best]["sd"], best)
+    best = report["best_rounds"]
+    return None, Drift(report["by_rounds"][best]["sd"], best)
 
 
 def _collective(fitted, data, logs, key, options, say, bar, label, train):
