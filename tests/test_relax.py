@@ -335,3 +335,24 @@ def test_answer_counts_of_the_non_committed_agents():
     assert z < Z_LIMIT
     naming = relax.run(jax.random.key(7), NamingGame(4, vocabulary=2), Sample(), 8, 4)
     assert np.all(naming["free_answers"] == 0)
+
+
+@pytest.mark.parametrize("n_steps", [300, 257])  # a chunk length that divides the records; a prime: a remainder
+@pytest.mark.parametrize("chooser", [ScoreFunction(), GumbelSoftmax(0.5)])
+def test_long_runs_scanned_in_rematerialised_chunks_give_the_plain_scan_values_and_gradients(
+    monkeypatch, n_steps, chooser
+):
+    theta = jnp.array([0.4, 1.5])
+
+    def estimate(theta):
+        observations = relax.run(jax.random.key(3), memory_game(theta), chooser, n_steps, 1)
+        values = jnp.stack([observations["committed_share"].mean(), observations["success_rate"].mean()])
+        return jnp.sum(relax.surrogate(values[None], observations["log_prob"][-1][None], jnp.zeros(2))), values
+
+    (chunked, chunked_values), chunked_grad = jax.value_and_grad(estimate, has_aux=True)(theta)
+    monkeypatch.setattr(relax, "CHUNKED_FROM", n_steps + 1)
+    (plain, plain_values), plain_grad = jax.value_and_grad(estimate, has_aux=True)(theta)
+    np.testing.assert_array_equal(chunked_values, plain_values)
+    np.testing.assert_allclose(chunked, plain, rtol=1e-6)
+    np.testing.assert_allclose(chunked_grad, plain_grad, rtol=1e-5, atol=1e-6)
+    assert np.all(np.isfinite(chunked_grad)) and np.any(chunked_grad != 0)
