@@ -425,10 +425,15 @@ def test_fit_command_collective_side_by_side(logs_folder, capsys):
         assert 0 < check["p_value"] <= 1 and check["largest_gap_k"] in {int(k) for k in design}
         assert set(tipping["predicted"]["p_flip_design"]) == set(design) == set(tipping["observed"]["runs_flipped"])
         assert {t["condition"].split()[0] for t in prediction["targets"]} == {"baseline", "critical"}
+        for target in prediction["targets"]:  # how sharp each target is
+            chance = target.get("stop_target_chance", target.get("target_chance"))
+            p_value = target.get("stop_p_value", target.get("flips_p_value"))
+            assert 0 <= chance <= 1 and 0 < p_value <= 1, target
         assert isinstance(prediction["not_predicted"], list)
     table = group["window_table"]  # the model-free reference beside both fits
     assert table["simulated"] and table["baseline"][0]["predicted"]["replicas"] == 60
     assert "collective fit" in capsys.readouterr().err  # progress on stderr
+    assert "the prediction itself meets it in" in cli_fit.text(result)
 
 
 @pytest.mark.parametrize(

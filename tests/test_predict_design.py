@@ -17,6 +17,7 @@ from jaxconv.estimate.predict import (
     predict_baseline,
     predict_experiments,
     predict_tipping,
+    stop_check,
 )
 from jaxconv.policies import SoftmaxSurrogate
 from tests.stats import Z_LIMIT, assert_means_agree
@@ -131,6 +132,38 @@ def test_flips_check_is_calibrated_under_the_prediction_and_integrates_over_draw
     assert small / repeats < 0.05 + Z_LIMIT * np.sqrt(0.05 * 0.95 / repeats), small
     check = flips_check(ks, [9, 2, 2, 2], runs, p_flip, 1000, rng)
     assert not check["consistent"] and check["largest_gap_k"] == 1
+
+
+def test_stop_check_p_value_and_target_chance_are_the_exact_laws_of_the_mean_of_n_runs():
+    """One draw whose runs stop after 2, 4 or 10 rounds (equally likely; NaN, a run that did not stop, left out):
+    the mean of n = 2 runs takes 9 equally likely pairs, so the p-value of an observed mean and the chance that the
+    predictive mean (16/3) is within 15% of an experiment's mean are exact sums over them."""
+    from itertools import product
+
+    pool, samples = np.array([2.0, 4.0, 10.0, np.nan]), 40_000
+    predicted = 16 / 3
+    pair_means = np.array([np.mean(pair) for pair in product(pool[:3], repeat=2)])
+    chance = np.mean(np.abs(pair_means - predicted) <= 0.15 * pair_means)  # 4/9: the pairs of mean 4 or 6
+    for observed in ([4.0, 4.0], [3.0, 3.5], [10.0, 10.0]):
+        exact = np.mean(np.abs(pair_means - predicted) >= abs(np.mean(observed) - predicted) - 1e-9)
+        check = stop_check([pool], np.array(observed), np.random.default_rng(1), samples)
+        for value, truth in ((check["p_value"], exact), (check["target_chance"], chance)):
+            se = np.sqrt(truth * (1 - truth) / samples)
+            assert abs(value - truth) < Z_LIMIT * se + 1 / (samples + 1), (observed, value, truth)
+    assert stop_check([np.array([np.nan])], np.array([3.0]), np.random.default_rng(0))["p_value"] is None
+
+
+def test_stop_check_is_calibrated_under_the_predictive_with_two_draws():
+    """Observed runs drawn from the predictive itself (a parameter draw, then n runs) give p < 0.05 in about 5%
+    of experiments; a mean far out in the tail gets the smallest p-value."""
+    rng = np.random.default_rng(0)
+    draws = [rng.gamma(4.0, 3.0, 500), rng.gamma(6.0, 3.0, 500)]  # two parameter draws of different means
+    repeats, small = 400, 0
+    for _ in range(repeats):
+        observed = rng.choice(draws[rng.integers(2)], size=5)
+        small += stop_check(draws, observed, rng, 2000)["p_value"] < 0.05
+    assert small / repeats < 0.05 + Z_LIMIT * np.sqrt(0.05 * 0.95 / repeats), small
+    assert stop_check(draws, np.full(5, 200.0), rng, 2000)["p_value"] == 1 / 2001
 
 
 @pytest.mark.parametrize("window", [2 * N_AGENTS, 3 * N_AGENTS])

@@ -252,13 +252,26 @@ def text(result: dict) -> str:
                 for target in prediction.get("targets", []):
                     met = [k for k in ("stop_met", "winner_met", "critical_met") if k in target]
                     lines.append(
-                        f"  [{which}] target {target['condition']}: " + ", ".join(f"{k} {target[k]}" for k in met)
+                        f"  [{which}] target {target['condition']}: "
+                        + ", ".join(f"{k} {target[k]}" for k in met)
+                        + _sharpness(target)
                     )
                 for miss in prediction.get("not_predicted", []):
                     lines.append(
                         f"  [{which}] not predicted: {miss.get('file') or miss.get('series')}: {miss['reason']}"
                     )
     return "\n".join(lines)
+
+
+def _sharpness(target: dict) -> str:
+    """How sharp a target is (:func:`jaxconv.estimate.predict.targets_met`): the share of experiments of the logged
+    size, drawn from the prediction itself, that would meet it, and the observed value's p-value."""
+    chance = target.get("stop_target_chance", target.get("target_chance"))
+    p_value = target.get("stop_p_value", target.get("flips_p_value"))
+    if chance is None:
+        return ""
+    tested = "mean stop time" if "stop_p_value" in target else "runs flipped per k"
+    return f" (the prediction itself meets it in {chance:.0%} of experiments this size; {tested} p = {p_value:.2g})"
 
 
 def _estimate(stats: dict) -> str:

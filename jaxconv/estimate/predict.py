@@ -26,6 +26,12 @@ N agents, random pairs, both agents choose from their own memory of H rounds, pa
   A critical mass met can hide a miss in P(flip) per k, so :func:`flips_check` also asks whether the runs that
   flipped at each observed k are likely under the replays' per-run flip probability (``p_flip_design``); a series
   that fails it is listed in ``not_predicted``.
+
+How sharp a target is depends on how many runs decide it: :func:`stop_check` asks the same of a baseline file's
+mean stop time (a p-value of the observed mean of its n runs under the predictive), and both it and the replays
+give each target's ``target_chance``, the share of experiments of the logged size drawn from the prediction
+itself that would meet the target against that prediction. A target missed where that chance is far below one is
+decided by a few runs as much as by the model.
 """
 
 import math
@@ -370,6 +376,7 @@ def compare(
     called before each simulation. ``drift``: shared shocks of every simulated run (None: none)."""
     policies = list(policy) if isinstance(policy, list | tuple) else [policy]
     per_draw = max(replicas // len(policies), 2)
+    check_rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).tolist() + [STOP_CHECK_STREAM])
     index = {name: i for i, name in enumerate(names)}
     say = progress or (lambda text: None)
     baseline, not_predicted = [], []
@@ -448,6 +455,7 @@ def compare(
                     "stopped_fraction": stopped_fraction,
                     "stop_rounds": _distribution(stops[~np.isnan(stops)])
                     | {"interval": _interval([np.nanmean(d["stop_rounds"]) for d in draws])},
+                    "stop_check": stop_check([d["stop_rounds"] for d in draws], observed_stops, check_rng),
                     "max_rounds": max_rounds,
                 },
             }
@@ -553,6 +561,7 @@ def compare(
                     "critical_k": critical,
                     "critical_k_interval": _k_interval(replayed),
                     "critical_k_within_one": _within_one(replayed, series["critical_k"]),
+                    "critical_k_target_chance": _within_one(replayed, critical),
                     "critical_fraction": None if critical is None else critical / n,
                     "replayed_experiments": len(replayed),
                     "p_flip_design": {str(k): round(float(p), 4) for k, p in zip(observed_ks, replays.p_flip.mean(0))},
@@ -610,6 +619,43 @@ def flips_check(
         "p_value": float(p_value),
         "consistent": bool(p_value >= FLIPS_ALPHA),
         "largest_gap_k": int(ks[int(np.argmax(observed))]),
+    }
+
+
+STOP_CHECK_STREAM = 1  # the numpy stream of the stop checks, apart from the simulations' keys
+STOP_TOLERANCE = 0.15  # the issue's target: a predicted stop-time mean within 15% of the observed
+
+
+def stop_check(
+    stops_by_draw: list[np.ndarray],
+    observed: np.ndarray,
+    rng: np.random.Generator,
+    samples: int = CHECK_SAMPLES,
+    tolerance: float = STOP_TOLERANCE,
+) -> dict:
+    """Is the observed mean stop time of its n runs (``observed`` ``(n,)``, rounds) likely under the predictive,
+    the simulated stop times of each parameter draw (``stops_by_draw``, NaN for runs that did not stop, left out)?
+
+    ``samples`` experiments of n runs are drawn from the predictive (a parameter draw, then n of its runs). The
+    ``p_value`` is the share whose mean is at least as far from the predictive mean as the observed one (two-sided,
+    at least 1 / (samples + 1)); ``target_chance`` the share whose mean the predictive mean is within ``tolerance``
+    of (relative to that mean, as the target is to the observed): how often the prediction, were it the truth,
+    would meet the stop-time target on an experiment of this size. None without observed or predicted stops."""
+    pools = [x[~np.isnan(x)] for x in stops_by_draw]
+    pools = [x for x in pools if len(x)]
+    observed = np.asarray(observed, float)
+    if not pools or not len(observed):
+        return {"p_value": None, "target_chance": None}
+    predicted = np.concatenate(pools).mean()
+    per_draw = np.bincount(rng.integers(len(pools), size=samples), minlength=len(pools))
+    means = np.concatenate(
+        [pool[rng.integers(len(pool), size=(m, len(observed)))].mean(axis=1) for pool, m in zip(pools, per_draw)]
+    )
+    distance = np.abs(means - predicted)
+    p_value = (1 + np.sum(distance >= abs(observed.mean() - predicted) - 1e-9)) / (samples + 1)
+    return {
+        "p_value": float(p_value),
+        "target_chance": round(float(np.mean(distance <= tolerance * means)), 4),
     }
 
 
@@ -729,10 +775,13 @@ def critical_mass_met(observed: int | None, predicted: int | None) -> bool:
     return abs(observed - predicted) <= 1
 
 
-def targets_met(prediction: dict, stop_tolerance: float = 0.15) -> list[dict]:
+def targets_met(prediction: dict, stop_tolerance: float = STOP_TOLERANCE) -> list[dict]:
     """The issue's targets for a :func:`compare` result: per baseline file, the predicted stop-time mean within
     ``stop_tolerance`` of the observed and every predicted winner share inside the observed 95% binomial interval;
-    per series, the predicted critical mass within one agent of the observed."""
+    per series, the predicted critical mass within one agent of the observed. Each with how sharp it is: the stop
+    time's ``stop_p_value`` and ``stop_target_chance`` (:func:`stop_check`), the critical mass's
+    ``target_chance`` (the share of replays of the observed design within one agent of the predicted critical
+    mass) and the series' ``flips_p_value`` (:func:`flips_check`); None in results written without them."""
     out = []
     for base in prediction["baseline"]:
         observed, predicted = base["observed"], base["predicted"]
@@ -747,6 +796,8 @@ def targets_met(prediction: dict, stop_tolerance: float = 0.15) -> list[dict]:
                 "condition": f"baseline N={base['n_agents']} {base['file']}",
                 "stop_relative_error": None if error is None else round(error, 4),
                 "stop_met": error is not None and abs(error) <= stop_tolerance,
+                "stop_p_value": predicted.get("stop_check", {}).get("p_value"),
+                "stop_target_chance": predicted.get("stop_check", {}).get("target_chance"),
                 "winner_met": inside,
             }
         )
@@ -759,6 +810,8 @@ def targets_met(prediction: dict, stop_tolerance: float = 0.15) -> list[dict]:
                 "observed": observed,
                 "predicted": predicted,
                 "critical_met": met,
+                "target_chance": series["predicted"].get("critical_k_target_chance"),
+                "flips_p_value": series["predicted"].get("flips_check", {}).get("p_value"),
             }
         )
     return out
@@ -774,5 +827,6 @@ __all__ = [
     "predict_baseline",
     "predict_experiments",
     "predict_tipping",
+    "stop_check",
     "targets_met",
 ]
