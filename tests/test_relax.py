@@ -337,8 +337,8 @@ def test_answer_counts_of_the_non_committed_agents():
     assert np.all(naming["free_answers"] == 0)
 
 
-@pytest.mark.parametrize("n_steps", [300, 257])  # a chunk length that divides the records; a prime: a remainder
-@pytest.mark.parametrize("chooser", [ScoreFunction(), GumbelSoftmax(0.5)])
+# 300 records: chunks of 15 (or 20) divide them; 257 (a prime): 16 chunks of 16, then a remainder of 1
+@pytest.mark.parametrize(("n_steps", "chooser"), [(300, ScoreFunction()), (257, GumbelSoftmax(0.5))])
 def test_long_runs_scanned_in_rematerialised_chunks_give_the_plain_scan_values_and_gradients(
     monkeypatch, n_steps, chooser
 ):
