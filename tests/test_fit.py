@@ -426,14 +426,18 @@ def test_fit_command_collective_side_by_side(logs_folder, capsys):
         assert set(tipping["predicted"]["p_flip_design"]) == set(design) == set(tipping["observed"]["runs_flipped"])
         assert {t["condition"].split()[0] for t in prediction["targets"]} == {"baseline", "critical"}
         for target in prediction["targets"]:  # how sharp each target is
-            chance = target.get("stop_target_chance", target.get("target_chance"))
+            chances = [
+                target[k] for k in ("stop_target_chance", "winner_target_chance", "target_chance") if k in target
+            ]
             p_value = target.get("stop_p_value", target.get("flips_p_value"))
-            assert 0 <= chance <= 1 and 0 < p_value <= 1, target
+            assert chances and all(0 <= c <= 1 for c in chances) and 0 < p_value <= 1, target
+        summary = prediction["targets_summary"]  # stop and winners per baseline file, one per series
+        assert summary["of"] == 3 and 0 <= summary["met"] <= 3 and 0 <= summary["expected_if_true"] <= 3
         assert isinstance(prediction["not_predicted"], list)
     table = group["window_table"]  # the model-free reference beside both fits
     assert table["simulated"] and table["baseline"][0]["predicted"]["replicas"] == 60
     assert "collective fit" in capsys.readouterr().err  # progress on stderr
-    assert "the prediction itself meets it in" in cli_fit.text(result)
+    assert "met by the prediction itself in a share" in cli_fit.text(result)
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,8 @@ from jaxconv.estimate.predict import (
     predict_experiments,
     predict_tipping,
     stop_check,
+    targets_summary,
+    winner_check,
 )
 from jaxconv.policies import SoftmaxSurrogate
 from tests.stats import Z_LIMIT, assert_means_agree
@@ -164,6 +166,38 @@ def test_stop_check_is_calibrated_under_the_predictive_with_two_draws():
         small += stop_check(draws, observed, rng, 2000)["p_value"] < 0.05
     assert small / repeats < 0.05 + Z_LIMIT * np.sqrt(0.05 * 0.95 / repeats), small
     assert stop_check(draws, np.full(5, 200.0), rng, 2000)["p_value"] == 1 / 2001
+
+
+def test_winner_check_is_the_exact_coverage_of_the_binomial_interval():
+    """Two names: the chance that a predicted share p lies inside the observed 95% interval of n runs is the
+    binomial sum of the counts whose Clopper-Pearson interval covers p; with three names, every name's at once."""
+    from math import comb
+
+    from jaxconv.estimate.predict import binomial_interval
+
+    samples = 40_000
+    for runs, p in ((5, 0.3), (40, 0.97), (12, 0.5)):
+        exact = sum(
+            comb(runs, c) * p**c * (1 - p) ** (runs - c)
+            for c in range(runs + 1)
+            if binomial_interval(c, runs)[0] <= p <= binomial_interval(c, runs)[1]
+            and binomial_interval(runs - c, runs)[0] <= 1 - p <= binomial_interval(runs - c, runs)[1]
+        )
+        chance = winner_check(np.array([p, 1 - p]), runs, np.random.default_rng(runs), samples)["target_chance"]
+        assert abs(chance - exact) < Z_LIMIT * np.sqrt(exact * (1 - exact) / samples) + 1e-4, (runs, p, chance, exact)
+    three = winner_check(np.array([0.2, 0.3, 0.5]), 10, np.random.default_rng(0), samples)["target_chance"]
+    two = winner_check(np.array([0.2, 0.8]), 10, np.random.default_rng(0), samples)["target_chance"]
+    assert 0.5 < three < 1 and 0.5 < two < 1
+
+
+def test_targets_summary_counts_the_targets_met_and_expected():
+    targets = [
+        {"stop_met": True, "stop_target_chance": 0.5, "winner_met": False, "winner_target_chance": 0.9},
+        {"critical_met": True, "target_chance": 0.25},
+    ]
+    assert targets_summary(targets) == {"met": 2, "of": 3, "expected_if_true": 1.65}
+    targets[1]["target_chance"] = None  # a result written before the chances: no expectation
+    assert targets_summary(targets)["expected_if_true"] is None
 
 
 @pytest.mark.parametrize("window", [2 * N_AGENTS, 3 * N_AGENTS])

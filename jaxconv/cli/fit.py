@@ -256,6 +256,13 @@ def text(result: dict) -> str:
                         + ", ".join(f"{k} {target[k]}" for k in met)
                         + _sharpness(target)
                     )
+                if "targets_summary" in prediction:
+                    summary = prediction["targets_summary"]
+                    expected = summary["expected_if_true"]
+                    lines.append(
+                        f"  [{which}] targets met {summary['met']} of {summary['of']}"
+                        + ("" if expected is None else f"; a prediction that were the truth would meet {expected:g}")
+                    )
                 for miss in prediction.get("not_predicted", []):
                     lines.append(
                         f"  [{which}] not predicted: {miss.get('file') or miss.get('series')}: {miss['reason']}"
@@ -266,12 +273,19 @@ def text(result: dict) -> str:
 def _sharpness(target: dict) -> str:
     """How sharp a target is (:func:`jaxconv.estimate.predict.targets_met`): the share of experiments of the logged
     size, drawn from the prediction itself, that would meet it, and the observed value's p-value."""
-    chance = target.get("stop_target_chance", target.get("target_chance"))
-    p_value = target.get("stop_p_value", target.get("flips_p_value"))
-    if chance is None:
-        return ""
-    tested = "mean stop time" if "stop_p_value" in target else "runs flipped per k"
-    return f" (the prediction itself meets it in {chance:.0%} of experiments this size; {tested} p = {p_value:.2g})"
+
+    def shown(x):
+        return "n/a" if x is None else f"{x:.2g}"
+
+    if "stop_met" in target:
+        chances = f"stop {shown(target.get('stop_target_chance'))}, winners {shown(target.get('winner_target_chance'))}"
+        p_value = f"mean stop time p = {shown(target.get('stop_p_value'))}"
+    else:
+        chances, p_value = (
+            shown(target.get("target_chance")),
+            f"runs flipped per k p = {shown(target.get('flips_p_value'))}",
+        )
+    return f" (met by the prediction itself in a share {chances} of experiments this size; {p_value})"
 
 
 def _estimate(stats: dict) -> str:

@@ -385,7 +385,7 @@ def _predict(fitted, raw, data, logs, replicas, draws, key, seed, say, names=Non
     of the per-run random first-move bias; ``drift``: every simulated run has these shared shocks."""
     import jax
 
-    from jaxconv.estimate.predict import compare, targets_met
+    from jaxconv.estimate.predict import compare, targets_met, targets_summary
 
     family = fitted.family
     deviations, source = parameter_deviations(fitted, data, draws, seed)
@@ -407,6 +407,7 @@ def _predict(fitted, raw, data, logs, replicas, draws, key, seed, say, names=Non
     prediction = compare(policies, logs, names, data.memory, data.payoffs, replicas, key, progress=say, drift=drift)
     prediction["parameter_draws"] = source
     prediction["targets"] = targets_met(prediction)
+    prediction["targets_summary"] = targets_summary(prediction["targets"])
     return prediction
 
 

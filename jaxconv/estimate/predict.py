@@ -456,6 +456,7 @@ def compare(
                     "stop_rounds": _distribution(stops[~np.isnan(stops)])
                     | {"interval": _interval([np.nanmean(d["stop_rounds"]) for d in draws])},
                     "stop_check": stop_check([d["stop_rounds"] for d in draws], observed_stops, check_rng),
+                    "winner_check": winner_check(winners / total, n_runs, check_rng),
                     "max_rounds": max_rounds,
                 },
             }
@@ -659,6 +660,17 @@ def stop_check(
     }
 
 
+def winner_check(shares: np.ndarray, runs: int, rng: np.random.Generator, samples: int = CHECK_SAMPLES) -> dict:
+    """How often the winner target would be met were the predicted ``shares`` ``(W,)`` the truth: the share of
+    ``samples`` experiments of ``runs`` runs (multinomial winner counts) in which every predicted share lies inside
+    its name's observed 95% binomial interval (:func:`binomial_interval`), as ``target_chance``."""
+    shares = np.asarray(shares, float)
+    bounds = np.array([binomial_interval(c, runs) for c in range(runs + 1)])  # (runs + 1, 2) by winner count
+    counts = rng.multinomial(runs, shares / shares.sum(), size=samples)  # (samples, W)
+    inside = (bounds[counts, 0] - 1e-9 <= shares) & (shares <= bounds[counts, 1] + 1e-9)
+    return {"target_chance": round(float(np.mean(np.all(inside, axis=1))), 4)}
+
+
 def _xlog_ratio(x, y):
     """x log(x / y) with 0 log 0 = 0."""
     return np.where(x > 0, x * np.log(np.where(x > 0, x, 1) / y), 0.0)
@@ -779,7 +791,8 @@ def targets_met(prediction: dict, stop_tolerance: float = STOP_TOLERANCE) -> lis
     """The issue's targets for a :func:`compare` result: per baseline file, the predicted stop-time mean within
     ``stop_tolerance`` of the observed and every predicted winner share inside the observed 95% binomial interval;
     per series, the predicted critical mass within one agent of the observed. Each with how sharp it is: the stop
-    time's ``stop_p_value`` and ``stop_target_chance`` (:func:`stop_check`), the critical mass's
+    time's ``stop_p_value`` and ``stop_target_chance`` (:func:`stop_check`), the winners'
+    ``winner_target_chance`` (:func:`winner_check`), the critical mass's
     ``target_chance`` (the share of replays of the observed design within one agent of the predicted critical
     mass) and the series' ``flips_p_value`` (:func:`flips_check`); None in results written without them."""
     out = []
@@ -799,6 +812,7 @@ def targets_met(prediction: dict, stop_tolerance: float = STOP_TOLERANCE) -> lis
                 "stop_p_value": predicted.get("stop_check", {}).get("p_value"),
                 "stop_target_chance": predicted.get("stop_check", {}).get("target_chance"),
                 "winner_met": inside,
+                "winner_target_chance": predicted.get("winner_check", {}).get("target_chance"),
             }
         )
     for series in prediction["tipping"]:
@@ -817,6 +831,21 @@ def targets_met(prediction: dict, stop_tolerance: float = STOP_TOLERANCE) -> lis
     return out
 
 
+TARGET_KEYS = {"stop_met": "stop_target_chance", "winner_met": "winner_target_chance", "critical_met": "target_chance"}
+
+
+def targets_summary(targets: list[dict]) -> dict:
+    """The targets of :func:`targets_met` counted: ``met`` of ``of``, and ``expected_if_true``, the number a
+    prediction that were the truth would meet on experiments of the logged sizes (the sum of the targets' chances;
+    None when a target has none)."""
+    pairs = [
+        (target[met], target.get(chance)) for target in targets for met, chance in TARGET_KEYS.items() if met in target
+    ]
+    chances = [chance for _, chance in pairs]
+    expected = None if None in chances else round(float(sum(chances)), 2)
+    return {"met": sum(bool(met) for met, _ in pairs), "of": len(pairs), "expected_if_true": expected}
+
+
 __all__ = [
     "binomial_interval",
     "compare",
@@ -829,4 +858,6 @@ __all__ = [
     "predict_tipping",
     "stop_check",
     "targets_met",
+    "targets_summary",
+    "winner_check",
 ]
