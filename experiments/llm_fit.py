@@ -101,6 +101,26 @@ def main():
     draw(args, result, data)
 
 
+def _targets_over_groups(models: dict) -> dict:
+    """Per fit, the ``targets_summary`` of every group added up (None for ``expected_if_true`` when a group has
+    none: results written before it)."""
+    totals = {}
+    for entry in models.values():
+        for group in entry["groups"]:
+            for fit, prediction in group.get("prediction", {}).items():
+                summary = prediction.get("targets_summary") if isinstance(prediction, dict) else None
+                if summary is None:
+                    continue
+                total = totals.setdefault(fit, {"met": 0, "of": 0, "expected_if_true": 0.0})
+                total["met"] += summary["met"]
+                total["of"] += summary["of"]
+                if total["expected_if_true"] is not None and summary["expected_if_true"] is not None:
+                    total["expected_if_true"] = round(total["expected_if_true"] + summary["expected_if_true"], 2)
+                else:
+                    total["expected_if_true"] = None
+    return totals
+
+
 def draw(args, result: dict, data: Path) -> None:
     """The figure, the printed lines and the JSON of a :func:`fit_path` result (with ``collective=True``)."""
     models = result["models"]
@@ -119,6 +139,12 @@ def draw(args, result: dict, data: Path) -> None:
         for r in rows:
             for line in r["lines"]:
                 print(f"{model} {line}")
+    numbers["targets"] = _targets_over_groups(models)
+    for fit, total in numbers["targets"].items():
+        expected = (
+            "" if total["expected_if_true"] is None else f"; the prediction as truth: {total['expected_if_true']:g}"
+        )
+        print(f"targets met, {fit}: {total['met']} of {total['of']}{expected}")
     handles = [plt.Rectangle((0, 0), 1, 1, color="0.45")] + [plt.Rectangle((0, 0), 1, 1, color=c) for _, c, _ in FITS]
     labels = ["LLM population (observed)"] + [label for _, _, label in FITS]
     figure.legend(handles, labels, loc="outside upper center", ncol=4, frameon=False)
