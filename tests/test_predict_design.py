@@ -188,6 +188,7 @@ def test_winner_check_is_the_exact_coverage_of_the_binomial_interval():
     three = winner_check(np.array([0.2, 0.3, 0.5]), 10, np.random.default_rng(0), samples)["target_chance"]
     two = winner_check(np.array([0.2, 0.8]), 10, np.random.default_rng(0), samples)["target_chance"]
     assert 0.5 < three < 1 and 0.5 < two < 1
+    assert winner_check(np.zeros(2), 10, np.random.default_rng(0))["target_chance"] is None  # no run had a winner
 
 
 def test_targets_summary_counts_the_targets_met_and_expected():

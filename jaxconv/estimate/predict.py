@@ -663,8 +663,11 @@ def stop_check(
 def winner_check(shares: np.ndarray, runs: int, rng: np.random.Generator, samples: int = CHECK_SAMPLES) -> dict:
     """How often the winner target would be met were the predicted ``shares`` ``(W,)`` the truth: the share of
     ``samples`` experiments of ``runs`` runs (multinomial winner counts) in which every predicted share lies inside
-    its name's observed 95% binomial interval (:func:`binomial_interval`), as ``target_chance``."""
+    its name's observed 95% binomial interval (:func:`binomial_interval`), as ``target_chance`` (None when no
+    predicted run has a winner)."""
     shares = np.asarray(shares, float)
+    if not shares.sum() > 0:
+        return {"target_chance": None}
     bounds = np.array([binomial_interval(c, runs) for c in range(runs + 1)])  # (runs + 1, 2) by winner count
     counts = rng.multinomial(runs, shares / shares.sum(), size=samples)  # (samples, W)
     inside = (bounds[counts, 0] - 1e-9 <= shares) & (shares <= bounds[counts, 1] + 1e-9)
