@@ -102,23 +102,17 @@ def main():
 
 
 def _targets_over_groups(models: dict) -> dict:
-    """Per fit, the ``targets_summary`` of every group added up (None for ``expected_if_true`` when a group has
-    none: results written before it)."""
-    totals = {}
+    """Per fit, :func:`jaxconv.estimate.predict.targets_summary` of the targets of every group (``expected_if_true``
+    None for results written before the targets' chances)."""
+    from jaxconv.estimate.predict import targets_summary
+
+    targets = {}
     for entry in models.values():
         for group in entry["groups"]:
             for fit, prediction in group.get("prediction", {}).items():
-                summary = prediction.get("targets_summary") if isinstance(prediction, dict) else None
-                if summary is None:
-                    continue
-                total = totals.setdefault(fit, {"met": 0, "of": 0, "expected_if_true": 0.0})
-                total["met"] += summary["met"]
-                total["of"] += summary["of"]
-                if total["expected_if_true"] is not None and summary["expected_if_true"] is not None:
-                    total["expected_if_true"] = round(total["expected_if_true"] + summary["expected_if_true"], 2)
-                else:
-                    total["expected_if_true"] = None
-    return totals
+                if isinstance(prediction, dict) and "targets" in prediction:
+                    targets.setdefault(fit, []).extend(prediction["targets"])
+    return {fit: targets_summary(listed) for fit, listed in targets.items()}
 
 
 def draw(args, result: dict, data: Path) -> None:
