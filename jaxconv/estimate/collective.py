@@ -415,10 +415,9 @@ def _choice_term(family: Family, data: ChoiceData, rounds: int | None):
     if rounds is None:
         return lambda raw, sd: mean_log_likelihood(state_log_probs(family.policy(raw), data.states, n_names), counts)
     blocks = BlockChoices(data, rounds)
-    single = data.round < 0
-    single_counts = np.zeros(counts.shape, np.float32)
-    np.add.at(single_counts, (data.state[single], data.choice[single]), 1.0)
-    single_counts = jnp.asarray(single_counts)
+    single_runs = np.zeros(data.n_runs)
+    single_runs[data.run[data.round < 0]] = 1.0  # single-prompt answers are runs of their own files
+    single_counts = choice_counts(data, single_runs)
     nodes = drift_nodes(jax.random.key(0), n_names)
 
     def log_likelihood(raw, sd):

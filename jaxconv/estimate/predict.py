@@ -376,7 +376,7 @@ def compare(
     called before each simulation. ``drift``: shared shocks of every simulated run (None: none)."""
     policies = list(policy) if isinstance(policy, list | tuple) else [policy]
     per_draw = max(replicas // len(policies), 2)
-    check_rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).tolist() + [STOP_CHECK_STREAM])
+    check_rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).tolist() + [CHECK_STREAM])
     index = {name: i for i, name in enumerate(names)}
     say = progress or (lambda text: None)
     baseline, not_predicted = [], []
@@ -623,7 +623,7 @@ def flips_check(
     }
 
 
-STOP_CHECK_STREAM = 1  # the numpy stream of the stop checks, apart from the simulations' keys
+CHECK_STREAM = 1  # the numpy stream of the baseline checks (stop_check, winner_check), apart from the simulations' keys
 STOP_TOLERANCE = 0.15  # the issue's target: a predicted stop-time mean within 15% of the observed
 
 
