@@ -349,9 +349,14 @@ def test_long_runs_scanned_in_rematerialised_chunks_give_the_plain_scan_values_a
         values = jnp.stack([observations["committed_share"].mean(), observations["success_rate"].mean()])
         return jnp.sum(relax.surrogate(values[None], observations["log_prob"][-1][None], jnp.zeros(2))), values
 
+    def scans_all_records_at_once():  # a fresh function each time: traces are cached per function
+        return f"length={n_steps}" in str(jax.make_jaxpr(lambda t: estimate(t)[0])(theta))
+
     (chunked, chunked_values), chunked_grad = jax.value_and_grad(estimate, has_aux=True)(theta)
+    assert not scans_all_records_at_once()
     monkeypatch.setattr(relax, "CHUNKED_FROM", n_steps + 1)
     (plain, plain_values), plain_grad = jax.value_and_grad(estimate, has_aux=True)(theta)
+    assert scans_all_records_at_once()
     np.testing.assert_array_equal(chunked_values, plain_values)
     np.testing.assert_allclose(chunked, plain, rtol=1e-6)
     np.testing.assert_allclose(chunked_grad, plain_grad, rtol=1e-5, atol=1e-6)
