@@ -250,7 +250,8 @@ def test_flip_targets_are_the_ks_that_decide_the_critical_mass(tmp_path):
 
 def test_one_simulation_serves_every_k_of_a_series():
     """The committed count given as an array (vmapped over k by the collective fit) runs exactly the game built with
-    that k, and the grouped targets of one series are simulated in one call with k in its own column."""
+    that k, and the grouped targets of one series are simulated in one call with k in its own column, sharing the
+    runs of ``FLIP_KS_PER_SERIES`` targets."""
     from jaxconv.estimate.collective import _simulated_flip_targets
 
     policy = SoftmaxSurrogate([0.0, 0.0], win_stay=1.0, lose_shift=1.0, partner_weight=1.0)
@@ -262,11 +263,13 @@ def test_one_simulation_serves_every_k_of_a_series():
         given = simulated_flips(key, policy, design, 2, MEMORY, (-50, 100), 64, committed=jnp.int32(k))
         np.testing.assert_array_equal(built[0], given[0])
         np.testing.assert_allclose(built[1], given[1], rtol=1e-6)
-    targets = [FlipTarget(N_AGENTS, 0, 1, k=k, p_flip=0.5, se=0.1, n_runs=4, horizon_rounds=12) for k in (1, 6)]
+    # three k of one series share the runs of two targets: 2 x 150 runs per batch, 100 per k
+    targets = [FlipTarget(N_AGENTS, 0, 1, k=k, p_flip=0.5, se=0.1, n_runs=4, horizon_rounds=12) for k in (1, 3, 6)]
     stacked = jax.tree.map(lambda x: x[None], policy)
-    out = _simulated_flip_targets(key, stacked, targets, 2, MEMORY, (-50, 100), 200)
-    assert set(out) == {0, 1}
-    few, many = (float(np.mean(out[i][0][0])) for i in (0, 1))
+    out = _simulated_flip_targets(key, stacked, targets, 2, MEMORY, (-50, 100), 150)
+    assert set(out) == {0, 1, 2}
+    assert {out[i][b][0].shape for i in range(3) for b in (0, 1)} == {(100,)}
+    few, many = (float(np.mean(out[i][0][0])) for i in (0, 2))
     assert few < many  # six committed agents of eight flip more runs than one
 
 

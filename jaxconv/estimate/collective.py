@@ -75,6 +75,7 @@ from jaxconv.relax import surrogate
 STEPS = 60  # Adam steps of a collective fit
 LEARNING_RATE = 0.05
 REPLICAS = 128  # simulated replicas per batch per target (two batches per step)
+FLIP_KS_PER_SERIES = 2  # a series' P(flip) targets share the replicas of this many targets, whatever their number
 WEIGHT = 1.0
 MAX_HORIZON = 200  # rounds; simulated runs not stopped by the horizon count at the horizon
 
@@ -359,9 +360,11 @@ def _outcome_loss(key, policies, targets, n_names, memory, payoffs, replicas, fi
 
 
 def _simulated_flip_targets(key, policies, targets, n_names, memory, payoffs, replicas, drift=None) -> dict:
-    """Two independent batches ``((flipped, log_prob), (flipped, log_prob))`` of ``replicas`` runs for each
-    :class:`FlipTarget` of ``targets``, by its index. Targets that differ only in k (same series, budget and stop
-    rule) share one simulation, vmapped over their k."""
+    """Two independent batches ``((flipped, log_prob), (flipped, log_prob))`` of runs for each :class:`FlipTarget`
+    of ``targets``, by its index. Targets that differ only in k (same series, budget and stop rule) share one
+    simulation, vmapped over their k, and at most ``FLIP_KS_PER_SERIES * replicas`` runs per batch (``replicas``
+    per k, at least 1 per k): a series with its two deciding k has ``replicas`` per k, one with all its ten k a
+    fifth of that, so that fitting the whole P(flip) curve costs about what fitting the deciding k does."""
     groups: dict[tuple, list[int]] = {}
     for i, target in enumerate(targets):
         if isinstance(target, FlipTarget):
@@ -379,8 +382,9 @@ def _simulated_flip_targets(key, policies, targets, n_names, memory, payoffs, re
                 out_axes=1,
             )(ks, keys)
 
+        per_k = max(min(replicas, FLIP_KS_PER_SERIES * replicas // len(members)), 1)
         key, ka, kb = jax.random.split(key, 3)
-        a, b = _over_draws(flips, ka, policies, replicas), _over_draws(flips, kb, policies, replicas)
+        a, b = _over_draws(flips, ka, policies, per_k), _over_draws(flips, kb, policies, per_k)
         for j, i in enumerate(members):
             out[i] = ((a[0][:, j], a[1][:, j]), (b[0][:, j], b[1][:, j]))
     return out
