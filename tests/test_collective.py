@@ -263,8 +263,12 @@ def test_one_simulation_serves_every_k_of_a_series():
         given = simulated_flips(key, policy, design, 2, MEMORY, (-50, 100), 64, committed=jnp.int32(k))
         np.testing.assert_array_equal(built[0], given[0])
         np.testing.assert_allclose(built[1], given[1], rtol=1e-6)
-    # three k of one series share the runs of two targets: 2 x 150 runs per batch, 100 per k
-    targets = [FlipTarget(N_AGENTS, 0, 1, k=k, p_flip=0.5, se=0.1, n_runs=4, horizon_rounds=12) for k in (1, 3, 6)]
+    # three k of one series share the runs of two targets, 2 x 150 runs per batch, 100 per k, also when a k has a
+    # budget of its own and so a simulation of its own
+    targets = [
+        FlipTarget(N_AGENTS, 0, 1, k=k, p_flip=0.5, se=0.1, n_runs=4, horizon_rounds=12, budget=budget)
+        for k, budget in ((1, None), (3, None), (6, 10 * N_AGENTS))
+    ]
     stacked = jax.tree.map(lambda x: x[None], policy)
     out = _simulated_flip_targets(key, stacked, targets, 2, MEMORY, (-50, 100), 150)
     assert set(out) == {0, 1, 2}

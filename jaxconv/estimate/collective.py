@@ -362,14 +362,18 @@ def _outcome_loss(key, policies, targets, n_names, memory, payoffs, replicas, fi
 def _simulated_flip_targets(key, policies, targets, n_names, memory, payoffs, replicas, drift=None) -> dict:
     """Two independent batches ``((flipped, log_prob), (flipped, log_prob))`` of runs for each :class:`FlipTarget`
     of ``targets``, by its index. Targets that differ only in k (same series, budget and stop rule) share one
-    simulation, vmapped over their k, and at most ``FLIP_KS_PER_SERIES * replicas`` runs per batch (``replicas``
-    per k, at least 1 per k): a series with its two deciding k has ``replicas`` per k, one with all its ten k a
-    fifth of that, so that fitting the whole P(flip) curve costs about what fitting the deciding k does."""
+    simulation, vmapped over their k. A series (N, incumbent, pushed) has at most ``FLIP_KS_PER_SERIES *
+    replicas`` runs per batch over its k (``replicas`` per k at most, 1 at least): one with its two deciding k has
+    ``replicas`` per k, one with all its ten k a fifth of that, so that fitting the whole P(flip) curve costs about
+    what fitting the deciding k does."""
     groups: dict[tuple, list[int]] = {}
+    per_series: dict[tuple, int] = {}
     for i, target in enumerate(targets):
         if isinstance(target, FlipTarget):
             design = dataclasses.replace(target, k=0, p_flip=0.0, se=0.0, n_runs=0)  # all but k and the observation
             groups.setdefault(design, []).append(i)
+            series = (target.n_agents, target.incumbent, target.pushed)
+            per_series[series] = per_series.get(series, 0) + 1
     out = {}
     for members in groups.values():
         design = targets[members[0]]
@@ -382,7 +386,8 @@ def _simulated_flip_targets(key, policies, targets, n_names, memory, payoffs, re
                 out_axes=1,
             )(ks, keys)
 
-        per_k = max(min(replicas, FLIP_KS_PER_SERIES * replicas // len(members)), 1)
+        series_ks = per_series[(design.n_agents, design.incumbent, design.pushed)]
+        per_k = max(min(replicas, FLIP_KS_PER_SERIES * replicas // series_ks), 1)
         key, ka, kb = jax.random.split(key, 3)
         a, b = _over_draws(flips, ka, policies, per_k), _over_draws(flips, kb, policies, per_k)
         for j, i in enumerate(members):
