@@ -4,7 +4,7 @@ For every model found in the logs (from the file names; nothing depends on which
 the best held-out choice likelihood (optional first-move bias, unanimity bonus, lapse: ``jaxconv fit --policy
 auto``) is fitted by maximum likelihood to every game choice given the agent's memory, then refitted to the choices
 plus the collective outcomes of the baseline runs (stop time and its distribution, the share of runs each name
-wins, success per round; and P(flip) at the k that decide each observed critical mass, ``--flip-targets``;
+wins, success per round; and P(flip) at every observed k of each committed-minority series, ``--flip-targets``;
 :mod:`jaxconv.estimate.collective`). Where the choices show shared, time-local shocks (``--drift``,
 :mod:`jaxconv.estimate.drift`: kept when the held-out likelihood gain is at least 2 standard errors), both fits'
 runs are simulated with them. Replicas of each fitted agent, over bootstrap

@@ -234,14 +234,14 @@ def test_flip_targets_are_the_ks_that_decide_the_critical_mass(tmp_path):
     (series,) = critical_masses(logs)
     critical = series["critical_k"]
     assert critical in (2, 3)
-    targets = flip_targets_of(logs, tuple(NAMES), MEMORY)
+    targets = flip_targets_of(logs, tuple(NAMES), MEMORY, at="deciding")
     assert [t.k for t in targets] == [critical - 1, critical]
     for target in targets:
         runs = [run for log in logs if log.meta.committed == target.k for run in log.runs]
         assert target.p_flip == flip_outcome(runs, "M", N_AGENTS)["run_flip_fraction"]
         assert (target.incumbent, target.pushed, target.n_runs) == (0, 1, 6)
     assert flip_targets_of(logs, tuple(NAMES), MEMORY + 1) == []
-    every = flip_targets_of(logs, tuple(NAMES), MEMORY, at="all")
+    every = flip_targets_of(logs, tuple(NAMES), MEMORY)
     assert [t.k for t in every] == [1, 2, 3]
     assert [t.p_flip for t in every if t.k in (critical - 1, critical)] == [t.p_flip for t in targets]
     with pytest.raises(ValueError, match="'most'"):

@@ -31,11 +31,11 @@ def add_parser(commands) -> None:
     fit.add_argument(
         "--flip-targets",
         nargs="?",
-        const="deciding",
+        const="all",
         default=None,
         choices=FLIP_TARGET_KS,
-        help="the collective fit also matches P(flip) at the k that decide each observed critical mass (deciding, "
-        "the default) or at every observed k (all)",
+        help="the collective fit also matches P(flip) at every observed k of each committed-minority series (all, "
+        "the default) or only at the k that decide its observed critical mass (deciding)",
     )
     fit.add_argument(
         "--random-effects",

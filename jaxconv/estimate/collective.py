@@ -23,8 +23,9 @@ count at the horizon). The outcomes, each weighted as one target:
 
 Their gradients are score-function (REINFORCE) estimates with a leave-one-out baseline (``jaxconv.relax.surrogate``);
 the squared error's gradient uses two independent batches of replicas, (m_a - o) * grad m_b, so that it is unbiased.
-Optionally (:func:`flip_targets_of`), P(flip) of the committed-minority runs at the k that decide each series'
-critical mass is a target too (:class:`FlipTarget`, simulated by :func:`simulated_flips`).
+Optionally (:func:`flip_targets_of`), P(flip) of the committed-minority runs at every observed k of each series (or
+only at the k that decide its critical mass) is a target too (:class:`FlipTarget`, simulated by
+:func:`simulated_flips`); a series' k share the runs of ``FLIP_KS_PER_SERIES`` targets.
 Given parameter draws (``deviations``), m_j is the outcome of the predictive rather than of the point estimate:
 the replicas are split over the draws, as in the predictions, which integrate over parameter uncertainty. A stop
 time is far from linear in the parameters (a few draws that agree slowly lengthen the mean), so a centre whose
@@ -164,14 +165,14 @@ class FlipTarget:
     budget: int | None = None
 
 
-FLIP_TARGET_KS = ("deciding", "all")
+FLIP_TARGET_KS = ("all", "deciding")
 
 
-def flip_targets_of(logs: list[LogFile], names: tuple[str, ...], memory: int, at: str = "deciding") -> list[FlipTarget]:
+def flip_targets_of(logs: list[LogFile], names: tuple[str, ...], memory: int, at: str = "all") -> list[FlipTarget]:
     """P(flip) targets of the committed-minority series of ``logs`` with names in ``names`` and memory ``memory``.
+    ``at="all"``: at every observed k >= 1 (the whole P(flip) curve, which a met critical mass does not pin down);
     ``at="deciding"``: at the k that decide each series' critical mass, the observed critical k and the largest
-    observed k below it (only the largest k when no k flips); ``at="all"``: at every observed k >= 1 (the whole
-    P(flip) curve, which a met critical mass does not pin down)."""
+    observed k below it (only the largest k when no k flips)."""
     if at not in FLIP_TARGET_KS:
         raise ValueError(f"flip targets must be at one of {list(FLIP_TARGET_KS)} k, got {at!r}")
     out = []

@@ -13,9 +13,9 @@ For each group:
   when none is; the check needs ``replicas`` > 0);
 - with ``collective=True``, the collective fit (:mod:`jaxconv.estimate.collective`: choice likelihood plus simulated
   stop times, their distribution, per-name winner shares and success per round of the baseline runs; with
-  ``flip_targets=True`` or ``"deciding"`` also P(flip) of the committed-minority runs at the k that decide each
-  critical mass, ``"all"`` at every observed k), its
-  simulated outcomes those of the prediction: over the same ``draws`` parameter draws;
+  ``flip_targets=True`` or ``"all"`` also P(flip) of the committed-minority runs at every observed k, ``"deciding"``
+  only at the k that decide each critical mass), its simulated outcomes those of the prediction: over the same
+  ``draws`` parameter draws;
 - with ``random_effects=True``, a per-run random first-move bias (:mod:`jaxconv.estimate.random_effects`), kept
   when it raises the held-out log-likelihood of the first moves; the collective fit and the predictions then
   simulate runs with their own first-move bias;
@@ -109,7 +109,7 @@ def fit_path(
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{label} must be an integer >= {low}, got {value!r}")
     if flip_targets is True or flip_targets is False:
-        flip_targets = "deciding" if flip_targets else None
+        flip_targets = "all" if flip_targets else None
     from jaxconv.estimate.collective import FLIP_TARGET_KS
 
     if flip_targets is not None and flip_targets not in FLIP_TARGET_KS:
