@@ -205,17 +205,19 @@ def test_cross_validation_over_files_predicts_each_population_size_from_the_othe
         cross_validate(SOFTMAX, logs, tuple(NAMES), MEMORY, key, by="file")
 
 
-def test_simulated_flips_follow_the_papers_criterion_like_the_simulator():
-    """P(flip) of the collective fit's differentiable runs (stop at 3N successes, per-round answer shares, last 3
-    rounds >= 2.849) equals the prediction's (``predict_tipping``: the simulator and :mod:`jaxconv.criteria`) within
-    sampling error, at a k where it is far from 0 and 1."""
-    policy = SoftmaxSurrogate([0.0, 0.0], win_stay=1.0, own_weight=1.0, partner_weight=1.0, recency=0.8)
-    target = FlipTarget(N_AGENTS, 0, 1, 2, 0.5, 0.1, 10, horizon_rounds=20)
+@pytest.mark.parametrize("k, pushed_bias", [(2, 0.0), (0, 1.6)])
+def test_simulated_flips_follow_the_papers_criterion_like_the_simulator(k, pushed_bias):
+    """P(flip) of the collective fit's differentiable runs (k >= 1: stop at 3N successes; k = 0, an evolved_from
+    file: the whole budget; per-round answer shares, last 3 rounds >= 2.849) equals the prediction's
+    (``predict_tipping``: the simulator and :mod:`jaxconv.criteria`) within sampling error, at a k where it is far
+    from 0 and 1 (at k = 0 an agent biased to the pushed name flips the population on its own)."""
+    policy = SoftmaxSurrogate([0.0, pushed_bias], win_stay=1.0, own_weight=1.0, partner_weight=1.0, recency=0.8)
+    target = FlipTarget(N_AGENTS, 0, 1, k, 0.5, 0.1, 10, horizon_rounds=20)
     replicas = 1000
     flips, _ = jax.jit(lambda key: simulated_flips(key, policy, target, 2, MEMORY, (-50, 100), replicas))(
         jax.random.key(0)
     )
-    reference = predict_tipping(policy, N_AGENTS, 2, MEMORY, (-50, 100), 0, 1, [2], replicas, jax.random.key(1), 20)
+    reference = predict_tipping(policy, N_AGENTS, 2, MEMORY, (-50, 100), 0, 1, [k], replicas, jax.random.key(1), 20)
     p, q = float(flips.mean()), float(reference["run_flip_fraction"][0])
     assert 0.2 < q < 0.95
     pooled = (p + q) / 2
@@ -226,9 +228,10 @@ def test_flip_targets_are_the_ks_that_decide_the_critical_mass(tmp_path):
     agent = softmax_agent({}, win_stay=1.0, own_weight=1.0, partner_weight=1.0, recency=0.8, memory=MEMORY)
     rng = np.random.default_rng(4)
     sizes = {"n_agents": N_AGENTS, "memory": MEMORY, "initial": 0, "max_interactions": 20 * N_AGENTS}
-    for k in (1, 2, 3):
+    for k in (0, 1, 2, 3):  # k = 0: the evolved_from file
         runs = {r: simulate_run(rng, names=NAMES, policy=agent, committed=k, **sizes) for r in range(6)}
-        name = game_file_name("synth", "committed", NAMES, committed=k, n_agents=N_AGENTS, memory=MEMORY)
+        kind = "evolved" if k == 0 else "committed"
+        name = game_file_name("synth", kind, NAMES, committed=k, n_agents=N_AGENTS, memory=MEMORY)
         (tmp_path / name).write_bytes(dumps(runs))
     logs = load_logs(tmp_path).files
     (series,) = critical_masses(logs)
@@ -242,7 +245,7 @@ def test_flip_targets_are_the_ks_that_decide_the_critical_mass(tmp_path):
         assert (target.incumbent, target.pushed, target.n_runs) == (0, 1, 6)
     assert flip_targets_of(logs, tuple(NAMES), MEMORY + 1) == []
     every = flip_targets_of(logs, tuple(NAMES), MEMORY)
-    assert [t.k for t in every] == [1, 2, 3]
+    assert [t.k for t in every] == [0, 1, 2, 3]
     assert [t.p_flip for t in every if t.k in (critical - 1, critical)] == [t.p_flip for t in targets]
     with pytest.raises(ValueError, match="'most'"):
         flip_targets_of(logs, tuple(NAMES), MEMORY, at="most")
@@ -257,7 +260,7 @@ def test_one_simulation_serves_every_k_of_a_series():
     policy = SoftmaxSurrogate([0.0, 0.0], win_stay=1.0, lose_shift=1.0, partner_weight=1.0)
     design = FlipTarget(N_AGENTS, 0, 1, k=0, p_flip=0.5, se=0.1, n_runs=4, horizon_rounds=12)
     key = jax.random.key(5)
-    for k in (1, 3):
+    for k in (0, 1, 3):
         target = FlipTarget(N_AGENTS, 0, 1, k=k, p_flip=0.5, se=0.1, n_runs=4, horizon_rounds=12)
         built = simulated_flips(key, policy, target, 2, MEMORY, (-50, 100), 64)
         given = simulated_flips(key, policy, design, 2, MEMORY, (-50, 100), 64, committed=jnp.int32(k))

@@ -170,7 +170,8 @@ FLIP_TARGET_KS = ("all", "deciding")
 
 def flip_targets_of(logs: list[LogFile], names: tuple[str, ...], memory: int, at: str = "all") -> list[FlipTarget]:
     """P(flip) targets of the committed-minority series of ``logs`` with names in ``names`` and memory ``memory``.
-    ``at="all"``: at every observed k >= 1 (the whole P(flip) curve, which a met critical mass does not pin down);
+    ``at="all"``: at every observed k, k = 0 (the ``evolved_from`` runs) included (the whole P(flip) curve, which a
+    met critical mass does not pin down);
     ``at="deciding"``: at the k that decide each series' critical mass, the observed critical k and the largest
     observed k below it (only the largest k when no k flips)."""
     if at not in FLIP_TARGET_KS:
@@ -183,7 +184,7 @@ def flip_targets_of(logs: list[LogFile], names: tuple[str, ...], memory: int, at
         ks = sorted(int(k) for k in series["flipped"])
         critical = series["critical_k"]
         if at == "all":
-            chosen = [k for k in ks if k >= 1]
+            chosen = ks
         else:
             chosen = [k for k in ks if k < critical][-1:] + [critical] if critical is not None else ks[-1:]
         n = series["n_agents"]
@@ -205,8 +206,9 @@ def simulated_flips(
 ):
     """``(flipped, log_prob)`` ``(replicas,)`` of hard runs of prepared populations with ``target.k`` committed
     agents (``ScoreFunction`` choices), by the paper's per-run criterion (:mod:`jaxconv.criteria`) as the published
-    runs met it: a run stops once its last ``target.stop_window`` interactions all succeeded; its rounds (of N
-    interactions, the trailing incomplete one included) end at the stop, at the target's budget or at its horizon;
+    runs met it: a run with k >= 1 stops once its last ``target.stop_window`` interactions all succeeded, one with
+    k = 0 (an ``evolved_from`` file) plays its whole budget; its rounds (of N interactions, the trailing incomplete
+    one included) end at the stop, at the target's budget or at its horizon;
     it flipped if the share of the pushed name among the non-committed agents' answers sums to >= 2.849 over its
     last 3 rounds (it is then padded with rounds of share 1 up to the horizon). ``committed``: an int32 array that
     replaces ``target.k`` (so that one compiled simulation serves several k under ``vmap``); ``drift``: the runs'
@@ -233,7 +235,8 @@ def simulated_flips(
 
     def one(k):
         obs = relaxed_run(k, game, ScoreFunction(), rounds * n, 1)
-        index = jnp.minimum(_stop(obs["success_rate"] > 0.5, game.stop_window)[1], budget - 1)
+        stop_index = _stop(obs["success_rate"] > 0.5, game.stop_window)[1]
+        index = jnp.where(game.n_committed >= 1, jnp.minimum(stop_index, budget - 1), budget - 1)
         played = jnp.arange(rounds * n) <= index
         free = jnp.sum((obs["free_answers"] * played).reshape(rounds, n), axis=1)
         pushed = jnp.sum((obs["committed_answers"] * played).reshape(rounds, n), axis=1)
