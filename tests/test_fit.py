@@ -458,6 +458,16 @@ def test_fit_errors_name_the_bad_value(logs_folder, options, message):
         fit_path(logs_folder, **({"bootstrap": 0, "replicas": 0} | options))
 
 
+def test_flip_targets_default_to_every_k():
+    """A bare ``--flip-targets`` fits P(flip) at every observed k; ``deciding`` only at the k that decide."""
+    from jaxconv.cli.main import build_parser
+
+    parse = build_parser().parse_args
+    assert parse(["fit", "--flip-targets"]).flip_targets == "all"
+    assert parse(["fit", "--flip-targets", "deciding"]).flip_targets == "deciding"
+    assert parse(["fit"]).flip_targets is None
+
+
 def test_parse_names():
     assert cli_fit.parse_names("Q, M") == ["Q", "M"]
     for bad in ("Q", "Q,,M", "Q,Q"):
