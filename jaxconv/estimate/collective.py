@@ -150,8 +150,9 @@ class FlipTarget:
     """Observed P(flip) at one committed k of a committed-minority series: the share ``p_flip`` of the ``n_runs``
     runs (populations of ``n_agents`` prepared on name index ``incumbent``, k agents committed to ``pushed``) that
     flipped on their own by the paper's criterion (:mod:`jaxconv.criteria`) within ``horizon_rounds``, with its
-    binomial standard error ``se``; ``stop_window``: the stop rule of those runs (None: 3N); ``budget``: their
-    commonest interaction budget (:func:`jaxconv.estimate.predict.observed_design`; None: the horizon)."""
+    binomial standard error ``se``; ``stop_window``: the stop rule of those runs (None: 3N; runs with k = 0, the
+    ``evolved_from`` files, play their whole budget); ``budget``: their commonest interaction budget
+    (:func:`jaxconv.estimate.predict.observed_design`; None: the horizon)."""
 
     n_agents: int
     incumbent: int
