@@ -45,6 +45,7 @@ fit (both are reported).
 """
 
 import dataclasses
+from collections import Counter
 from dataclasses import dataclass
 
 import equinox as eqx
@@ -372,13 +373,11 @@ def _simulated_flip_targets(key, policies, targets, n_names, memory, payoffs, re
     ``replicas`` per k, one with all its ten k a fifth of that, so that fitting the whole P(flip) curve costs about
     what fitting the deciding k does."""
     groups: dict[tuple, list[int]] = {}
-    per_series: dict[tuple, int] = {}
     for i, target in enumerate(targets):
         if isinstance(target, FlipTarget):
             design = dataclasses.replace(target, k=0, p_flip=0.0, se=0.0, n_runs=0)  # all but k and the observation
             groups.setdefault(design, []).append(i)
-            series = (target.n_agents, target.incumbent, target.pushed)
-            per_series[series] = per_series.get(series, 0) + 1
+    ks_per_series = Counter((t.n_agents, t.incumbent, t.pushed) for t in targets if isinstance(t, FlipTarget))
     out = {}
     for members in groups.values():
         design = targets[members[0]]
@@ -391,7 +390,7 @@ def _simulated_flip_targets(key, policies, targets, n_names, memory, payoffs, re
                 out_axes=1,
             )(ks, keys)
 
-        series_ks = per_series[(design.n_agents, design.incumbent, design.pushed)]
+        series_ks = ks_per_series[(design.n_agents, design.incumbent, design.pushed)]
         per_k = max(min(replicas, FLIP_KS_PER_SERIES * replicas // series_ks), 1)
         key, ka, kb = jax.random.split(key, 3)
         a, b = _over_draws(flips, ka, policies, per_k), _over_draws(flips, kb, policies, per_k)
